@@ -1,0 +1,56 @@
+# The front door. A learner needs two verbs: `make lab` and `make test`.
+# Everything else here is for instructors and course authors.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.freezelab-installed
+NBGRADER := cd autograder && ../$(VENV)/bin/nbgrader
+
+.PHONY: setup lab test test-fast notebooks check-notebooks grade grade-demo bench lint clean-state
+
+# Creates the virtual environment and installs the pins plus the course package, once.
+# Runs again only when requirements.txt or pyproject.toml change.
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt -e .
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+## Open the course in JupyterLab on its start page.
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab --ServerApp.root_dir="$(CURDIR)" notebooks/lessons/00-start-here.ipynb
+
+## Run the whole test suite (notebooks, quizzes, nbgrader end to end, browser).
+test: $(STAMP)
+	$(PY) -m pytest
+
+## The quick part of the suite: no notebook execution, no nbgrader runs, no browser.
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not slow and not browser"
+
+## Regenerate the learner notebooks in notebooks/ from the masters in solutions/ (nbgrader).
+notebooks: $(STAMP)
+	$(PY) -m freezelab.build generate
+
+## Fail when notebooks/ is stale against solutions/.
+check-notebooks: $(STAMP)
+	$(PY) -m freezelab.build check
+
+## Autograde everything collected under autograder/submitted: grades, feedback, CSV, summary plot.
+grade: $(STAMP)
+	$(PY) -m freezelab.grading all
+
+## Sample submissions (correct, partial, wrong, broken, tampered) through the whole pipeline.
+grade-demo: $(STAMP)
+	$(PY) -m freezelab.grading demo
+
+## Benchmarks: notebook run times and speed-ups, quiz feedback latency, autograding throughput.
+bench: $(STAMP)
+	$(PY) benchmarks/bench_notebooks.py
+	$(PY) benchmarks/bench_autograde.py
+	$(PY) benchmarks/bench_quiz_feedback.py
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests benchmarks tools

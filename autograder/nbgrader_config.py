@@ -1,0 +1,30 @@
+"""nbgrader course configuration for the freezing-layers course.
+
+Run nbgrader from this folder (``cd autograder && nbgrader ...``) or through ``make``.
+The instructors' master notebooks are ``solutions/`` (nbgrader's source directory) and the
+learner copies are ``notebooks/`` (nbgrader's release directory). Everything nbgrader writes
+while grading (submissions, autograded copies, feedback, the SQLite gradebook) goes under
+one state folder, ``autograder/`` by default and kept out of git. Set ``FREEZELAB_GRADING_DIR``
+to put that state elsewhere (the demo and the tests do, so they never touch a real class).
+"""
+
+import os
+from pathlib import Path
+
+c = get_config()  # noqa: F821  (nbgrader injects get_config)
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+STATE_DIR = Path(os.environ.get("FREEZELAB_GRADING_DIR", Path(__file__).resolve().parent)).resolve()
+
+c.CourseDirectory.course_id = "freezing-layers"
+c.CourseDirectory.root = str(REPO_ROOT)
+c.CourseDirectory.source_directory = "solutions"
+c.CourseDirectory.release_directory = os.environ.get("FREEZELAB_RELEASE_DIR", "notebooks")
+# Absolute step folders: nbgrader joins them onto the root, and an absolute path wins.
+c.CourseDirectory.submitted_directory = str(STATE_DIR / "submitted")
+c.CourseDirectory.autograded_directory = str(STATE_DIR / "autograded")
+c.CourseDirectory.feedback_directory = str(STATE_DIR / "feedback")
+c.CourseDirectory.db_url = f"sqlite:///{STATE_DIR / 'gradebook.db'}"
+
+# Learners never receive the instructor's outputs.
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
