@@ -46,12 +46,13 @@ def plot_freeze_map(model_or_summary: nn.Module | BlockSummary, title: str | Non
             ax.add_patch(FancyBboxPatch((index + 0.05, 0), 0.9, height, boxstyle="round,pad=0.02",
                                         facecolor=EMPTY_COLOUR, edgecolor="black", linewidth=0.6))
         else:
-            ax.add_patch(FancyBboxPatch((index + 0.05, 0), 0.9, height * frozen_share,
-                                        boxstyle="square,pad=0", facecolor=FROZEN_COLOUR,
-                                        edgecolor="none"))
-            ax.add_patch(FancyBboxPatch((index + 0.05, height * frozen_share), 0.9,
-                                        height * (1 - frozen_share), boxstyle="square,pad=0",
-                                        facecolor=TRAINABLE_COLOUR, edgecolor="none"))
+            # Frozen share at the bottom, trainable share on top; an empty share draws nothing.
+            for bottom, share, colour in ((0.0, frozen_share, FROZEN_COLOUR),
+                                          (frozen_share, 1 - frozen_share, TRAINABLE_COLOUR)):
+                if share > 0:
+                    ax.add_patch(FancyBboxPatch((index + 0.05, height * bottom), 0.9, height * share,
+                                                boxstyle="square,pad=0", facecolor=colour,
+                                                edgecolor="none"))
             ax.add_patch(FancyBboxPatch((index + 0.05, 0), 0.9, height, boxstyle="round,pad=0.02",
                                         facecolor="none", edgecolor="black", linewidth=0.6))
         ax.text(index + 0.5, -0.12, row.name, ha="center", va="top", rotation=30, fontsize=8)
