@@ -20,7 +20,7 @@ setup: $(STAMP)
 
 ## Open the course in JupyterLab on its start page.
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab --ServerApp.root_dir="$(CURDIR)" notebooks/lessons/00-start-here.ipynb
+	$(VENV)/bin/jupyter lab --ServerApp.root_dir="$(CURDIR)" $(LAB_ARGS) notebooks/lessons/00-start-here.ipynb
 
 ## Run the whole test suite (notebooks, quizzes, nbgrader end to end, browser).
 test: $(STAMP)
