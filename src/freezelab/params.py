@@ -29,8 +29,15 @@ class ParameterCounts:
         return self.trainable / self.total if self.total else 0.0
 
     def __str__(self) -> str:
+        fraction = self.trainable_fraction
+        if 0 < fraction < 0.001:
+            share = "<0.1%"
+        elif fraction < 0.1:
+            share = f"{fraction:.2%}"
+        else:
+            share = f"{fraction:.1%}"
         return (f"{self.trainable:,} trainable + {self.frozen:,} frozen = {self.total:,} "
-                f"({self.trainable_fraction:.1%} trainable)")
+                f"({share} trainable)")
 
 
 def count_parameters(module: nn.Module) -> ParameterCounts:
@@ -152,6 +159,9 @@ class BlockSummary(list):
                  for row in rows]
         lines.insert(1, "  ".join("-" * width for width in widths))
         return "\n".join(line.rstrip() for line in lines)
+
+    def __repr__(self) -> str:
+        return str(self)
 
     def _repr_html_(self) -> str:
         colours = {"frozen": "#dbe9f6", "trainable": "#fde9d9", "partly frozen": "#fff6d5"}

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TypeVar
 
+import logging
+
 import torch
 from torch import nn
-from torch.utils import benchmark
 
 T = TypeVar("T")
 
@@ -29,13 +30,19 @@ def training_step(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
 
 
 def time_training_step(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
-                       min_run_time: float = 1.0, label: str = "training step") -> benchmark.Measurement:
+                       min_run_time: float = 1.0, label: str = "training step"):
     """Time :func:`training_step` with ``torch.utils.benchmark``.
 
     The optimizer (SGD) is given only the trainable parameters. ``blocked_autorange`` warms up,
     repeats the step until ``min_run_time`` seconds have passed, synchronises CUDA, and reports
-    the median, so one slow outlier does not decide the result.
+    the median, so one slow outlier does not decide the result. Returns the
+    ``torch.utils.benchmark.Measurement`` (``.median`` in seconds).
     """
+    # Importing torch.utils.benchmark pulls in cpp_extension, whose import logs "No CUDA runtime
+    # is found" on a CPU-only machine with a CUDA build of torch: noise in a learner's notebook.
+    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
+    from torch.utils import benchmark
+
     optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1e-3)
     timer = benchmark.Timer(
         stmt="training_step(model, inputs, targets, optimizer)",
