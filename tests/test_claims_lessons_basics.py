@@ -1,0 +1,421 @@
+"""Every factual PyTorch claim of lessons 00-03, checked outside the notebooks.
+
+The notebooks assert these claims too, where they make them; this file keeps them checked by the
+fast part of the suite, so a new torch or torchvision that changes a behaviour fails here with a
+clear name instead of deep inside a notebook run. Counts are computed from the architectures
+(``in_features * classes + classes``) rather than copied from a printout.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+from collections import OrderedDict
+from pathlib import Path
+
+import nbformat
+import pytest
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from freezelab.data import digit_tasks, make_loader
+from freezelab.models import DigitsNet, build_model, load_pretrained
+from freezelab.params import count_parameters, count_trainable_parameters, trainable_parameter_names
+from freezelab.paths import SOLUTIONS_DIR
+from freezelab.training import train
+
+NUM_CLASSES = 5
+LESSONS = ["00-start-here", "01-why-freeze", "02-freezing-in-code", "03-freezing-real-models"]
+
+
+def lesson_model() -> nn.Sequential:
+    """The source lesson's network: Linear(10, 5), ReLU, Linear(5, 2)."""
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(10, 5), nn.ReLU(), nn.Linear(5, 2))
+
+
+def batch() -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(1)
+    return torch.randn(16, 10, generator=generator), torch.randint(0, 2, (16,), generator=generator)
+
+
+def one_sgd_step(model: nn.Module, parameters=None) -> None:
+    inputs, targets = batch()
+    optimizer = torch.optim.SGD(model.parameters() if parameters is None else parameters, lr=0.5)
+    nn.functional.cross_entropy(model(inputs), targets).backward()
+    optimizer.step()
+
+
+# --- 00: start here -----------------------------------------------------------------------------
+
+def test_linear_3_to_2_holds_eight_numbers():
+    """Does nn.Linear(3, 2) hold a 2x3 weight and a bias of 2, eight numbers in all?"""
+    layer = nn.Linear(3, 2)
+    assert tuple(layer.weight.shape) == (2, 3) and tuple(layer.bias.shape) == (2,)
+    assert sum(p.numel() for p in layer.parameters()) == 2 * 3 + 2
+
+
+def _relative_links(notebook_path: Path) -> list[str]:
+    notebook = nbformat.read(notebook_path, as_version=4)
+    text = "\n".join(cell.source for cell in notebook.cells if cell.cell_type == "markdown")
+    return [link for link in re.findall(r"\]\(([^)\s]+\.ipynb)\)", text) if "://" not in link]
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_every_notebook_link_of_the_lessons_leads_to_a_notebook(lesson):
+    """Does every relative .ipynb link in lessons 00-03 point to a notebook of the course?"""
+    path = SOLUTIONS_DIR / "lessons" / f"{lesson}.ipynb"
+    links = _relative_links(path)
+    missing = [link for link in links if not (path.parent / link).resolve().exists()]
+    assert not missing, f"{lesson} links to notebooks that do not exist: {missing}"
+
+
+def test_the_start_page_links_every_notebook_of_the_course_in_order():
+    """Does the start page's map link 01 to 07 in order, then both graded assignments?"""
+    links = _relative_links(SOLUTIONS_DIR / "lessons" / "00-start-here.ipynb")
+    numbered = [link for link in links if re.match(r"0\d-", link)]
+    assert [link[:2] for link in numbered] == ["01", "02", "03", "04", "05", "06", "07"]
+    assert "../freeze-it-yourself/freeze-it-yourself.ipynb" in links
+    assert "../mastery-quiz/mastery-quiz.ipynb" in links
+
+
+# --- 01: why freeze -----------------------------------------------------------------------------
+
+def test_vgg11_is_features_then_classifier():
+    """Is torchvision's VGG-11 made of features, avgpool and classifier?"""
+    assert [name for name, _ in build_model("vgg11").named_children()] == ["features", "avgpool",
+                                                                           "classifier"]
+
+
+def test_every_parameter_of_a_new_model_is_trainable():
+    """Does a freshly built model start with requires_grad=True on every parameter?"""
+    assert all(p.requires_grad for p in build_model("vgg11").parameters())
+    assert all(p.requires_grad for p in lesson_model().parameters())
+
+
+def test_freezing_vgg_features_freezes_exactly_the_features():
+    """After the lesson's loop over vgg.features, are the features frozen and the classifier not?"""
+    vgg = build_model("vgg11")
+    total = count_parameters(vgg).total
+    for param in vgg.features.parameters():
+        param.requires_grad = False
+    counts = count_parameters(vgg)
+    assert counts.total == total
+    assert counts.frozen == count_parameters(vgg.features).total
+    assert counts.trainable == count_parameters(vgg.classifier).total
+
+
+def test_vgg_features_hold_few_parameters_but_most_of_the_arithmetic():
+    """Do VGG-11's features hold under 10% of its parameters but do over 90% of the FLOPs?"""
+    vgg = build_model("vgg11")
+    with FlopCounterMode(display=False) as counter:
+        vgg(torch.empty(1, 3, 224, 224, device="meta"))
+    flop_share = sum(counter.get_flop_counts()["VGG.features"].values()) / counter.get_total_flops()
+    parameter_share = count_parameters(vgg.features).total / count_parameters(vgg).total
+    assert flop_share > 0.9 > 0.1 > parameter_share
+
+
+def test_frozen_prefix_records_no_graph():
+    """Does a frozen first block, fed an input without grad, produce an output without grad_fn?"""
+    vgg = build_model("vgg11")
+    vgg.features.requires_grad_(False)
+    images = torch.empty(1, 3, 224, 224, device="meta")
+    assert vgg.features(images).grad_fn is None
+    assert vgg(images).requires_grad
+
+
+def test_a_frozen_middle_layer_still_passes_gradients_to_earlier_layers():
+    """With only the middle layer frozen, does the first layer still get a gradient?"""
+    sandwich = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 4), nn.Linear(4, 1))
+    sandwich[1].requires_grad_(False)
+    sandwich(torch.randn(8, 4)).sum().backward()
+    assert sandwich[0].weight.grad is not None
+    assert sandwich[1].weight.grad is None
+    assert sandwich[2].weight.grad is not None
+
+
+def test_training_leaves_frozen_parameters_bit_identical_but_not_batchnorm_buffers():
+    """Training with frozen features: are they unchanged, while head and BN statistics change?"""
+    torch.manual_seed(0)
+    tasks = digit_tasks(labels_per_class=10, seed=0)
+    net = DigitsNet(num_classes=5)
+    net.features.requires_grad_(False)
+    features_before = {n: p.detach().clone() for n, p in net.features.named_parameters()}
+    head_before = net.head.weight.detach().clone()
+    train(net, make_loader(tasks.target_train, batch_size=16),
+          make_loader(tasks.target_test, shuffle=False), epochs=2, show_progress=False)
+    assert all(torch.equal(p, features_before[n]) for n, p in net.features.named_parameters())
+    assert not torch.equal(net.head.weight, head_before)
+    running_mean = net.features[1].running_mean
+    assert not torch.equal(running_mean, torch.zeros_like(running_mean))
+
+
+def test_photo_app_freezes_the_first_four_convolutions_of_vgg():
+    """Does vgg.features[:11] hold the first four convolutions, is a new last layer trainable?"""
+    vgg = build_model("vgg11")
+    for layer in vgg.features[:11]:
+        layer.requires_grad_(False)
+    vgg.classifier[-1] = nn.Linear(4096, 3, device="meta")
+    frozen = sorted({name.rsplit(".", 1)[0] for name, p in vgg.named_parameters()
+                     if not p.requires_grad})
+    assert frozen == ["features.0", "features.3", "features.6", "features.8"]
+    assert all(p.requires_grad for p in vgg.classifier[-1].parameters())
+    assert count_parameters(vgg).trainable > 0.9 * count_parameters(vgg).total
+
+
+def test_pretrained_resnet_with_a_new_head_trains_only_the_head(monkeypatch, tmp_path):
+    """Offline, does load_pretrained say it fell back, and does freeze-then-new-fc train only fc?"""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+
+    def refuse(*args, **kwargs):
+        raise OSError("network unreachable (test)")
+
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    result = load_pretrained("resnet18", timeout=2.0)
+    assert result.pretrained is False and "RANDOM" in result.message
+    model = result.model
+    model.requires_grad_(False)
+    model.fc = nn.Linear(model.fc.in_features, 3)
+    assert count_trainable_parameters(model) == 512 * 3 + 3
+
+
+# --- 02: freezing in code -----------------------------------------------------------------------
+
+def test_lesson_model_parameter_names_skip_the_relu():
+    """Are the parameters named 0.weight, 0.bias, 2.weight, 2.bias (the ReLU owns none)?"""
+    model = lesson_model()
+    names = [name for name, _ in model.named_parameters()]
+    assert names == ["0.weight", "0.bias", "2.weight", "2.bias"]
+    assert list(model[1].parameters()) == []
+
+
+def test_lesson_model_has_four_tensors_and_67_numbers():
+    """Does the lesson model hold 4 parameter tensors with (10*5+5) + (5*2+2) = 67 numbers?"""
+    model = lesson_model()
+    assert len(list(model.parameters())) == 4
+    assert sum(p.numel() for p in model.parameters()) == (10 * 5 + 5) + (5 * 2 + 2) == 67
+
+
+def test_indexing_returns_the_layer_itself():
+    """Is model[0] the same object as get_submodule('0'), holding the very tensor named 0.weight?"""
+    model = lesson_model()
+    assert model[0] is model.get_submodule("0")
+    assert model[0].weight is dict(model.named_parameters())["0.weight"]
+
+
+def test_freezing_model0_leaves_two_trainable_tensors():
+    """Does the source lesson's snippet print 2, with 12 trainable and 55 frozen numbers?"""
+    model = lesson_model()
+    for param in model[0].parameters():
+        param.requires_grad = False
+    trainable_params = [p for p in model.parameters() if p.requires_grad]
+    assert len(trainable_params) == 2
+    assert sum(p.numel() for p in trainable_params) == 5 * 2 + 2
+    assert count_parameters(model).frozen == 10 * 5 + 5
+
+
+def test_requires_grad_method_sets_every_parameter_and_returns_the_module():
+    """Does Module.requires_grad_(flag) set the flag on all its parameters and return the module?"""
+    model = lesson_model()
+    assert model.requires_grad_(False) is model
+    assert count_trainable_parameters(model) == 0
+    model[0].requires_grad_(True)
+    assert trainable_parameter_names(model) == ["0.weight", "0.bias"]
+    layer = nn.Linear(3, 3).requires_grad_(False)
+    assert not any(p.requires_grad for p in layer.parameters())
+
+
+def test_frozen_parameter_gets_no_gradient_and_survives_a_step_bit_for_bit():
+    """Given to the optimizer anyway, is a frozen parameter's grad None and its value unchanged?"""
+    model = lesson_model()
+    model[0].requires_grad_(False)
+    frozen_before = model[0].weight.detach().clone()
+    trainable_before = model[2].weight.detach().clone()
+    one_sgd_step(model)  # the optimizer gets ALL parameters
+    assert model[0].weight.grad is None and model[0].bias.grad is None
+    assert model[2].weight.grad is not None
+    assert torch.equal(model[0].weight, frozen_before)
+    assert not torch.equal(model[2].weight, trainable_before)
+
+
+def test_optimizer_given_filtered_parameters_holds_only_trainable_ones():
+    """Does an optimizer built from the requires_grad filter hold exactly the trainable tensors?"""
+    model = lesson_model()
+    model[0].requires_grad_(False)
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.5)
+    held = [p for group in optimizer.param_groups for p in group["params"]]
+    assert len(held) == 2 and all(p.requires_grad for p in held)
+
+
+def test_setting_requires_grad_on_a_module_does_nothing():
+    """Does setting model.requires_grad = False on a module leave every parameter trainable?"""
+    model = lesson_model()
+    model.requires_grad = False
+    assert "requires_grad" in vars(model)  # a plain Python attribute, nothing more
+    assert all(p.requires_grad for p in model.parameters())
+    before = model[0].weight.detach().clone()
+    one_sgd_step(model)
+    assert not torch.equal(model[0].weight, before)
+
+
+def test_assigning_a_boolean_to_grad_raises_type_error():
+    """Does param.grad = False raise TypeError, because .grad must be a tensor or None?"""
+    param = lesson_model()[0].weight
+    with pytest.raises(TypeError, match="Tensor or None"):
+        param.grad = False
+
+
+def test_zero_grad_sets_grad_to_none_by_default():
+    """Does optimizer.zero_grad() leave .grad as None (set_to_none defaults to True)?"""
+    model = lesson_model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    inputs, targets = batch()
+    nn.functional.cross_entropy(model(inputs), targets).backward()
+    assert model[0].weight.grad is not None
+    optimizer.zero_grad()
+    assert model[0].weight.grad is None
+
+
+def test_setting_grad_to_none_does_not_freeze():
+    """After param.grad = None, does the next backward still compute a gradient for it?"""
+    model = lesson_model()
+    for param in model[0].parameters():
+        param.grad = None
+    inputs, targets = batch()
+    nn.functional.cross_entropy(model(inputs), targets).backward()
+    assert model[0].weight.requires_grad and model[0].weight.grad is not None
+
+
+def test_modules_have_no_freeze_method():
+    """Does a plain nn.Module lack a freeze() method (AttributeError)?"""
+    with pytest.raises(AttributeError, match="freeze"):
+        lesson_model().freeze()
+
+
+def test_freezing_everything_breaks_backward_and_the_filtered_optimizer():
+    """All frozen: does backward raise RuntimeError and a filtered optimizer ValueError?"""
+    model = lesson_model().requires_grad_(False)
+    inputs, targets = batch()
+    loss = nn.functional.cross_entropy(model(inputs), targets)
+    assert not loss.requires_grad and loss.grad_fn is None
+    with pytest.raises(RuntimeError, match="element 0 of tensors does not require grad"):
+        loss.backward()
+    with pytest.raises(ValueError, match="empty parameter list"):
+        torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.5)
+
+
+def test_unfreezing_the_head_makes_both_errors_go_away():
+    """After wrong[-1].requires_grad_(True), do backward and the filtered optimizer work again?"""
+    model = lesson_model().requires_grad_(False)
+    model[-1].requires_grad_(True)
+    one_sgd_step(model, [p for p in model.parameters() if p.requires_grad])
+    assert model[-1].weight.grad is not None
+
+
+def test_freezing_two_layers_out_of_three_by_name():
+    """In a Sequential from an OrderedDict, does freezing layer1 and layer2 leave only layer3?"""
+    three = nn.Sequential(OrderedDict(layer1=nn.Linear(8, 16), act1=nn.ReLU(),
+                                      layer2=nn.Linear(16, 16), act2=nn.ReLU(),
+                                      layer3=nn.Linear(16, 3)))
+    assert three[0] is three.layer1
+    for layer in [three.layer1, three.layer2]:
+        layer.requires_grad_(False)
+    assert trainable_parameter_names(three) == ["layer3.weight", "layer3.bias"]
+    assert count_trainable_parameters(three) == 16 * 3 + 3
+
+
+# --- 03: freezing real models -------------------------------------------------------------------
+
+def test_meta_parameters_have_shape_and_flag_but_no_storage():
+    """On the meta device, does a parameter keep its shape and requires_grad?"""
+    weight = build_model("resnet18").conv1.weight
+    assert weight.is_meta and weight.requires_grad and tuple(weight.shape) == (64, 3, 7, 7)
+
+
+def test_a_new_layer_is_trainable_and_lands_on_the_default_device():
+    """Is a new nn.Linear trainable, on the CPU unless told otherwise, on meta with device=?"""
+    assert all(p.requires_grad for p in nn.Linear(512, NUM_CLASSES).parameters())
+    assert nn.Linear(512, NUM_CLASSES).weight.device.type == "cpu"
+    assert nn.Linear(512, NUM_CLASSES, device="meta").weight.is_meta
+
+
+def _freeze_and_replace(model: nn.Module, head_path: str, classes: int = NUM_CLASSES) -> nn.Module:
+    model.requires_grad_(False)
+    old = model.get_submodule(head_path)
+    model.set_submodule(head_path, nn.Linear(old.in_features, classes, device=old.weight.device))
+    return model
+
+
+@pytest.mark.parametrize(("name", "children", "head_path", "in_features"), [
+    ("resnet18", ["conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4",
+                  "avgpool", "fc"], "fc", 512),
+    ("vgg11", ["features", "avgpool", "classifier"], "classifier.6", 4096),
+    ("mobilenet_v3_large", ["features", "avgpool", "classifier"], "classifier.3", 1280),
+    ("vit_b_16", ["conv_proj", "encoder", "heads"], "heads.head", 768),
+])
+def test_the_recipe_trains_only_the_new_head(name, children, head_path, in_features):
+    """Freeze all, replace the head: does only the new head train, with in*5+5 parameters?"""
+    model = build_model(name)
+    assert [child for child, _ in model.named_children()] == children
+    linears = [path for path, module in model.named_modules() if isinstance(module, nn.Linear)]
+    assert linears[-1] == head_path
+    old_head = model.get_submodule(head_path)
+    assert (old_head.in_features, old_head.out_features) == (in_features, 1000)
+    _freeze_and_replace(model, head_path)
+    assert trainable_parameter_names(model) == [f"{head_path}.weight", f"{head_path}.bias"]
+    counts = count_parameters(model)
+    assert counts.trainable == in_features * NUM_CLASSES + NUM_CLASSES
+    assert counts.trainable_fraction < 0.01  # "only a tiny fraction trains"
+
+
+def test_resnet18_head_for_five_classes_has_2565_parameters():
+    """Does ResNet-18's new fc for 5 classes have 512*5+5 = 2,565 parameters?"""
+    model = _freeze_and_replace(build_model("resnet18"), "fc")
+    assert count_trainable_parameters(model) == 512 * 5 + 5 == 2_565
+
+
+def test_replacing_the_head_before_freezing_freezes_it_too():
+    """New head first, then requires_grad_(False): is nothing left to train?"""
+    model = build_model("resnet18")
+    model.fc = nn.Linear(512, NUM_CLASSES, device="meta")
+    model.requires_grad_(False)
+    assert count_trainable_parameters(model) == 0
+
+
+def test_vit_owns_a_class_token_that_freezing_children_misses():
+    """Does ViT-B/16 own class_token (its encoder pos_embedding), missed child by child?"""
+    vit = build_model("vit_b_16")
+    assert [name for name, _ in vit.named_parameters(recurse=False)] == ["class_token"]
+    assert [name for name, _ in vit.encoder.named_parameters(recurse=False)] == ["pos_embedding"]
+    for child in vit.children():
+        child.requires_grad_(False)
+    assert trainable_parameter_names(vit) == ["class_token"]
+    vit.requires_grad_(False)
+    assert count_trainable_parameters(vit) == 0
+
+
+def test_resnet18_channels_double_and_layer4_holds_most_parameters():
+    """Do ResNet-18's stages have 64, 128, 256, 512 channels, layer4 holding most parameters?"""
+    model = build_model("resnet18")
+    widths = [model.get_submodule(f"layer{i}")[-1].conv2.out_channels for i in range(1, 5)]
+    assert widths == [64, 128, 256, 512]
+    assert count_parameters(model.layer4).total > 0.5 * count_parameters(model).total
+
+
+def test_finetuning_layer4_multiplies_the_trainable_parameters_by_over_a_thousand():
+    """Does training layer4 + a new fc give layer4 + 2,565 trainable, over 1,000x the head alone?"""
+    head_only = _freeze_and_replace(build_model("resnet18"), "fc")
+    finetune = _freeze_and_replace(build_model("resnet18"), "fc")
+    finetune.layer4.requires_grad_(True)
+    trainable = count_trainable_parameters(finetune)
+    assert trainable == count_parameters(finetune.layer4).total + 512 * NUM_CLASSES + NUM_CLASSES
+    assert {name.split(".")[0] for name in trainable_parameter_names(finetune)} == {"layer4", "fc"}
+    assert trainable > 1000 * count_trainable_parameters(head_only)
+
+
+def test_vit_encoder_layers_index_to_the_last_block():
+    """Is vit.encoder.layers a Sequential whose [-1] is encoder_layer_11?"""
+    vit = build_model("vit_b_16")
+    assert isinstance(vit.encoder.layers, nn.Sequential)
+    assert vit.encoder.layers[-1] is vit.encoder.layers.encoder_layer_11
