@@ -18,9 +18,14 @@ $(STAMP): requirements.txt pyproject.toml
 
 setup: $(STAMP)
 
-## Open the course in JupyterLab on its start page.
+# Jupyter refuses to run as root unless told; containers and CI shells often are root.
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
+
+## Open the course in JupyterLab on its start page. nbgrader's lab extensions (formgrader,
+## validate) find the course configuration in autograder/ through JUPYTER_CONFIG_PATH.
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab --ServerApp.root_dir="$(CURDIR)" $(LAB_ARGS) notebooks/lessons/00-start-here.ipynb
+	JUPYTER_CONFIG_PATH="$(CURDIR)/autograder" $(VENV)/bin/jupyter lab --ServerApp.root_dir="$(CURDIR)" \
+		--LabApp.default_url=/lab/tree/notebooks/lessons/00-start-here.ipynb $(ALLOW_ROOT) $(LAB_ARGS)
 
 ## Run the whole test suite (notebooks, quizzes, nbgrader end to end, browser).
 test: $(STAMP)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -31,7 +32,9 @@ def test_make_lab_opens_the_start_page(tmp_path):
     port, token = free_port(), "freezelab-test"
     opened = tmp_path / "opened-url.txt"
     # The "browser" records the URL JupyterLab asks it to open, instead of opening a window.
-    recorder = f"{sys.executable} -c \"import sys, pathlib; pathlib.Path({str(opened)!r}).write_text(sys.argv[1])\" %s"
+    script = tmp_path / "record_url.py"
+    script.write_text(f"import sys, pathlib\npathlib.Path({str(opened)!r}).write_text(sys.argv[1])\n")
+    recorder = f"{sys.executable} {script} %s"
     lab_args = (f"--port={port} --ServerApp.ip=127.0.0.1 --IdentityProvider.token={token} "
                 f"--ServerApp.use_redirect_file=False '--ServerApp.browser={recorder}'")
     env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"))
@@ -44,7 +47,7 @@ def test_make_lab_opens_the_start_page(tmp_path):
             time.sleep(0.5)
         assert opened.exists(), f"JupyterLab opened no page; it printed:\n{_output(server)}"
         url = opened.read_text()
-        assert url.startswith(f"http://127.0.0.1:{port}/lab/tree/{START_PAGE}"), url
+        assert re.match(rf"http://(127\.0\.0\.1|localhost):{port}/lab/tree/{START_PAGE}\?token=", url), url
 
         api = f"http://127.0.0.1:{port}/api/contents/{START_PAGE}?token={token}"
         with urllib.request.urlopen(api, timeout=30) as response:
