@@ -28,3 +28,15 @@ c.CourseDirectory.db_url = f"sqlite:///{STATE_DIR / 'gradebook.db'}"
 
 # Learners never receive the instructor's outputs.
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+
+# LMS downloads for `nbgrader zip_collect` sit in the state folder too (an absolute path wins).
+c.ZipCollectApp.collect_directory_structure = str(STATE_DIR / "downloaded" / "{assignment_id}" / "{collect_step}")
+
+# Hardened autograding and feedback (freezelab.grading.preprocessors; see autograder/README.md):
+# structural changes to graded cells cost only the tasks they touch, a dying or wedged kernel costs
+# only its cell, stderr warnings do not zero correct answers, and feedback never shows hidden tests.
+# FREEZELAB_STOCK_NBGRADER=1 leaves nbgrader as it ships, for side-by-side comparisons only.
+if os.environ.get("FREEZELAB_STOCK_NBGRADER") != "1":
+    from freezelab.grading.preprocessors import harden
+
+    harden(c, source_directory=REPO_ROOT / "solutions")

@@ -40,8 +40,8 @@ def test_parameter_split_bars_match_the_counts():
     model = _resnet_with_trainable_head()
     ax = plot_parameter_split(model, log=True)
     widths = {}
-    for container, label in zip(ax.containers, ["frozen", "trainable"]):
-        for bar, tick in zip(container, ax.get_yticklabels()):
+    for container, label in zip(ax.containers, ["frozen", "trainable"], strict=True):
+        for bar, tick in zip(container, ax.get_yticklabels(), strict=True):
             widths[(tick.get_text(), label)] = bar.get_width()
     assert widths[("fc", "trainable")] == 512 * 1000 + 1000
     assert widths[("fc", "frozen")] == 0

@@ -155,7 +155,7 @@ class BlockSummary(list):
         rows = [header, *self._cells()]
         widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
         aligns = ["<", "<", ">", ">", "<"]
-        lines = ["  ".join(f"{cell:{align}{width}}" for cell, align, width in zip(row, aligns, widths))
+        lines = ["  ".join(f"{cell:{align}{width}}" for cell, align, width in zip(row, aligns, widths, strict=True))
                  for row in rows]
         lines.insert(1, "  ".join("-" * width for width in widths))
         return "\n".join(line.rstrip() for line in lines)

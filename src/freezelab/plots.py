@@ -109,7 +109,7 @@ def plot_bars(values: Mapping[str, float], ylabel: str, title: str | None = None
     names = list(values)
     bars = ax.bar(names, [values[name] for name in names],
                   color=[FROZEN_COLOUR, TRAINABLE_COLOUR, "#59a14f", "#b07aa1", "#9c755f"][: len(names)])
-    for bar, name in zip(bars, names):
+    for bar, name in zip(bars, names, strict=True):
         ax.annotate(value_format.format(values[name]), (bar.get_x() + bar.get_width() / 2, bar.get_height()),
                     ha="center", va="bottom", fontsize=8)
     ax.set_ylabel(ylabel)
