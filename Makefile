@@ -5,7 +5,8 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.freezelab-installed
-NBGRADER := cd autograder && ../$(VENV)/bin/nbgrader
+# nbgrader runs `alembic` from PATH when it creates a gradebook: the venv's bin comes first.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: setup lab test test-fast notebooks check-notebooks grade grade-demo bench lint clean-state
 
@@ -35,7 +36,8 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow and not browser"
 
-## Regenerate the learner notebooks in notebooks/ from the masters in solutions/ (nbgrader).
+## Regenerate the learner notebooks in notebooks/ from the masters in solutions/ (nbgrader),
+## after refreshing the keyless question file of the graded quiz from quizzes/.
 notebooks: $(STAMP)
 	$(PY) -m freezelab.build generate
 

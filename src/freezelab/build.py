@@ -113,6 +113,16 @@ def _edited_since_generation(target: Path, relative: str, recorded: dict[str, st
     return recorded.get(relative) != _sha256(existing)
 
 
+def refresh_generated_sources() -> None:
+    """Rewrite the files in ``solutions/`` that are themselves derived (the keyless quiz files)."""
+    from freezelab.quiz.__main__ import KEYLESS_TARGETS, keyless_text
+
+    for quiz, path in KEYLESS_TARGETS.items():
+        text = keyless_text(quiz)
+        if not path.exists() or path.read_text(encoding="utf-8") != text:
+            path.write_text(text, encoding="utf-8")
+
+
 def generate(target: Path = NOTEBOOKS_DIR, force: bool = False) -> list[str]:
     """Regenerate ``target`` from ``solutions/``; returns the files written."""
     manifest_path = target / MANIFEST_NAME
@@ -154,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--force", action="store_true", help="overwrite edited learner copies (a .bak copy is kept)")
     args = parser.parse_args(argv)
     if args.command == "generate":
+        refresh_generated_sources()
         written = generate(force=args.force)
         print(f"notebooks/: {len(written)} file(s) regenerated" + "".join(f"\n  {w}" for w in written))
         return 0

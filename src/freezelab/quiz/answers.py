@@ -1,0 +1,84 @@
+"""Reading the answers a learner recorded in exam mode, for the graded notebook's test cells.
+
+Everything here is keyless: it reports *whether* a question was answered, never whether the
+answer is right. The key lives only in the hidden tests of the instructor's master notebook
+(``solutions/mastery-quiz/``), which nbgrader strips from the release and restores when it
+autogrades.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from pathlib import Path
+
+from freezelab.paths import SOLUTIONS_DIR
+from freezelab.quiz.bank import SCHEMAS, schema_problems
+from freezelab.quiz.progress import ProgressWarning, inside
+
+
+def autograding() -> bool:
+    """True while nbgrader autogrades a submission.
+
+    nbgrader sets ``NBGRADER_EXECUTION=autograde`` for exactly that run (and ``validate`` for
+    validation); see its FAQ, "Can I modify the notebook behavior during autograding or
+    validation?". The graded cells apply the key only then, so the instructor's master runs
+    cleanly without recorded answers.
+    """
+    return os.environ.get("NBGRADER_EXECUTION") == "autograde"
+
+
+def read_recorded_answers(path: str | Path = "mastery-answers.json") -> dict[str, str]:
+    """Question id to chosen option id, from an answers file; ``{}`` when there is none.
+
+    A damaged file is reported with a :class:`ProgressWarning` and counts as no answers; it is
+    read only, never moved or rewritten (this runs inside nbgrader's autograder too).
+    """
+    path = Path(path)
+    if not path.exists():
+        return {}
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        warnings.warn(
+            f"The recorded answers in {path} cannot be read ({error}); no answers are counted.",
+            ProgressWarning,
+            stacklevel=2,
+        )
+        return {}
+    if not isinstance(document, dict):
+        problems = ["not a JSON object"]
+    elif document.get("format") != "freezelab-answers":
+        problems = [f"format {document.get('format')!r}"]
+    else:
+        problems = schema_problems(document, SCHEMAS["freezelab-answers"])
+    if problems:
+        warnings.warn(
+            f"The recorded answers in {path} are not in the expected form "
+            f"({'; '.join(problems[:2])}); no answers are counted.",
+            ProgressWarning,
+            stacklevel=2,
+        )
+        return {}
+    return dict(document["answers"])
+
+
+def report_recorded_answer(answers: dict[str, str], question_id: str, number: int) -> bool:
+    """Print whether question ``number`` has a recorded answer (never whether it is right).
+
+    Under nbgrader's Validate button (``NBGRADER_EXECUTION=validate``) a missing answer is an
+    assertion failure instead, so validation lists exactly the questions still unanswered.
+    Running the notebook normally only prints, so the learner's copy runs top to bottom.
+    """
+    if question_id in answers:
+        print(f"Question {number}: answer {answers[question_id]} recorded.")
+        return True
+    message = (
+        f"Question {number}: no answer recorded yet. Choose an option in the quiz above; "
+        "an unanswered question scores 0."
+    )
+    if os.environ.get("NBGRADER_EXECUTION") == "validate" and not inside(Path.cwd(), SOLUTIONS_DIR):
+        raise AssertionError(message)
+    print(message)
+    return False
