@@ -55,3 +55,12 @@ def test_curves_and_bars_show_every_series():
     assert [line.get_label() for line in ax.get_lines()] == ["scratch", "frozen"]
     ax = plot_bars({"all trainable": 2.0, "head only": 0.5}, ylabel="ms", value_format="{:.1f} ms")
     assert [text.get_text() for text in ax.texts] == ["2.0 ms", "0.5 ms"]
+
+
+def test_bars_use_neutral_colours_unless_told():
+    """Do plot_bars avoid the frozen/trainable colours unless the caller passes them?"""
+    ax = plot_bars({"a": 1.0, "b": 2.0}, ylabel="s")
+    faces = {to_hex(bar.get_facecolor()) for bar in ax.patches}
+    assert not faces & {FROZEN_COLOUR, TRAINABLE_COLOUR}
+    ax = plot_bars({"frozen": 1.0, "trainable": 2.0}, ylabel="s", colors=[FROZEN_COLOUR, TRAINABLE_COLOUR])
+    assert [to_hex(bar.get_facecolor()) for bar in ax.patches] == [FROZEN_COLOUR, TRAINABLE_COLOUR]

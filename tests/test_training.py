@@ -56,3 +56,13 @@ def test_time_training_step_measures_with_only_trainable_parameters():
     assert measurement.median > 0
     assert all(torch.equal(before[k], v) for k, v in model.features.state_dict().items()
                if not k.endswith(("running_mean", "running_var", "num_batches_tracked")))
+
+
+def test_accuracy_keeps_each_modules_own_mode():
+    """Does a frozen BatchNorm kept in eval inside a training model stay in eval after accuracy()?"""
+    tasks = digit_tasks()
+    model = DigitsNet().train()
+    model.features.eval()
+    accuracy(model, make_loader(tasks.source_test, shuffle=False))
+    assert model.training and model.head.training
+    assert not any(module.training for module in model.features.modules())

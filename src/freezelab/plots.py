@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 from matplotlib.patches import FancyBboxPatch
+from matplotlib.ticker import MaxNLocator
 from torch import nn
 
 from freezelab.params import BlockSummary, block_summary
@@ -95,6 +96,7 @@ def plot_curves(curves: Mapping[str, Sequence[float]], ylabel: str, xlabel: str 
         ax.plot(range(1, len(values) + 1), values, marker="o", markersize=3, label=name)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     if title:
@@ -102,13 +104,22 @@ def plot_curves(curves: Mapping[str, Sequence[float]], ylabel: str, xlabel: str 
     return ax
 
 
+NEUTRAL_COLOURS = ("#59a14f", "#b07aa1", "#9c755f", "#76b7b2", "#edc948")
+
+
 def plot_bars(values: Mapping[str, float], ylabel: str, title: str | None = None,
-              value_format: str = "{:.3g}", ax: Axes | None = None) -> Axes:
-    """Vertical bars with their value written on top (timings, accuracies)."""
+              value_format: str = "{:.3g}", colors: Sequence[str] | None = None,
+              ax: Axes | None = None) -> Axes:
+    """Vertical bars with their value written on top (timings, accuracies).
+
+    Bars are neutral colours unless ``colors`` is given: the course keeps blue for frozen and
+    orange for trainable, so only a caller who knows what each bar means should use them.
+    """
     ax = _axes(ax, (max(4.0, 1.4 * len(values)), 3.2))
     names = list(values)
-    bars = ax.bar(names, [values[name] for name in names],
-                  color=[FROZEN_COLOUR, TRAINABLE_COLOUR, "#59a14f", "#b07aa1", "#9c755f"][: len(names)])
+    palette = list(colors) if colors is not None else \
+        [NEUTRAL_COLOURS[index % len(NEUTRAL_COLOURS)] for index in range(len(names))]
+    bars = ax.bar(names, [values[name] for name in names], color=palette)
     for bar, name in zip(bars, names, strict=True):
         ax.annotate(value_format.format(values[name]), (bar.get_x() + bar.get_width() / 2, bar.get_height()),
                     ha="center", va="bottom", fontsize=8)

@@ -30,14 +30,17 @@ def trainable_parameters(model: nn.Module) -> list[nn.Parameter]:
 @torch.no_grad()
 def accuracy(model: nn.Module, loader: DataLoader, device: torch.device | str = "cpu") -> float:
     """Fraction of correctly classified examples, with the model in eval mode."""
-    was_training = model.training
+    # Remember every module's own mode: a frozen BatchNorm kept in eval inside a training
+    # model must come back in eval, which model.train(was_training) would undo.
+    modes = {module: module.training for module in model.modules()}
     model.eval()
     correct = total = 0
     for images, labels in loader:
         predictions = model(images.to(device)).argmax(dim=1)
         correct += (predictions == labels.to(device)).sum().item()
         total += labels.numel()
-    model.train(was_training)
+    for module, training in modes.items():
+        module.training = training
     return correct / total
 
 
