@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.freezelab-installed
 # nbgrader runs `alembic` from PATH when it creates a gradebook: the venv's bin comes first.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup lab test test-fast notebooks check-notebooks grade grade-demo bench lint clean-state
+.PHONY: setup lab test test-fast notebooks check-notebooks grade grade-demo grade-check bench lint clean-state
 
 # Creates the virtual environment and installs the pins plus the course package, once.
 # Runs again only when requirements.txt or pyproject.toml change.
@@ -52,6 +52,11 @@ grade: $(STAMP)
 ## Sample submissions (correct, partial, wrong, broken, tampered) through the whole pipeline.
 grade-demo: $(STAMP)
 	$(PY) -m freezelab.grading demo
+
+## Grade one notebook on its own, without the class's gradebook: make grade-check NOTEBOOK=path.ipynb
+grade-check: $(STAMP)
+	@test -n "$(NOTEBOOK)" || (echo "usage: make grade-check NOTEBOOK=path/to/notebook.ipynb" >&2; exit 2)
+	$(PY) -m freezelab.grading check "$(NOTEBOOK)"
 
 ## Benchmarks: notebook run times and speed-ups, quiz feedback latency, autograding throughput.
 bench: $(STAMP)

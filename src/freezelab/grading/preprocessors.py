@@ -1,0 +1,471 @@
+"""nbgrader preprocessors that fix the autograding failures nbgrader's users keep reporting.
+
+``autograder/nbgrader_config.py`` calls :func:`harden`, so the protections hold however nbgrader is
+started: through ``python -m freezelab.grading``, by hand (``nbgrader autograde``) or from the
+formgrader. They are:
+
+* :class:`InspectSubmission` (before nbgrader's ``OverwriteCells``) and :class:`ZeroAffectedTests`
+  (after it): deleted, duplicated, moved, retyped or edited graded cells get one clear line in the
+  notebook's grading record, the tests of the tasks they touch score 0, and the notebook is repaired
+  so that the rest is graded normally (jupyter/nbgrader#1682, #1083, #1941).
+* :class:`ResilientExecute`: a cell that kills the kernel (a crash, ``os._exit``, memory) or loops
+  so that it cannot even be interrupted no longer fails the whole submission; the notebook is run
+  again from the start without that cell, which scores what a failing cell scores.
+* :class:`SaveAutoGradesIgnoringStderr`: a warning that torch prints on stderr no longer zeroes a
+  correct answer (nbgrader's ``determine_grade`` treats any stderr output as a failure; #1904 added a
+  regular-expression filter, which needs each warning to be known in advance).
+* :class:`HideHiddenTests` and :class:`AddGradingReport` (feedback): learners get the outcome of the
+  hidden tests, never their source, neither in the cells nor in tracebacks (#917, #1363), and a table
+  at the top that says, task by task, what scored and why.
+"""
+
+from __future__ import annotations
+
+import copy
+import html
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import nbformat
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbconvert.exporters.exporter import ResourcesDict
+from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
+from nbformat import NotebookNode
+from nbformat.v4 import new_markdown_cell, new_output
+from nbgrader import utils
+from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.preprocessors import (
+    AssignLatePenalties,
+    CheckCellMetadata,
+    ClearOutput,
+    DeduplicateIds,
+    Execute,
+    GetGrades,
+    IgnorePattern,
+    LimitOutput,
+    NbGraderPreprocessor,
+    OverwriteCells,
+    OverwriteKernelspec,
+    SaveAutoGrades,
+)
+from traitlets import Integer, Unicode
+
+from freezelab.grading.integrity import (
+    METADATA_KEY,
+    AssignmentLayout,
+    ExpectedCell,
+    Problem,
+    heading_titles,
+    inspect_and_repair,
+    nbgrader_metadata,
+    problems_of,
+    record_problem,
+    strip_hidden_tests,
+    zero_affected_tests,
+)
+from freezelab.paths import SOLUTIONS_DIR
+
+DEFAULT_CELL_TIMEOUT = 30
+
+
+def load_layout(db_url: str, assignment: str, notebook: str, source_directory: Path) -> AssignmentLayout:
+    """The graded cells of ``assignment/notebook`` from the gradebook, in the source notebook's order."""
+    with Gradebook(db_url) as gradebook:
+        stored = gradebook.find_notebook(notebook, assignment)
+        grade_cells = {cell.name: cell.max_score for cell in stored.grade_cells}
+        task_cells = {cell.name: cell.max_score for cell in stored.task_cells}
+        solution_cells = {cell.name for cell in stored.solution_cells}
+        sources = {cell.name: (cell.cell_type, bool(cell.locked), cell.source or "") for cell in stored.source_cells}
+    ordered, titles, in_source_order = [], {}, True
+    try:
+        master = nbformat.read(source_directory / assignment / f"{notebook}.ipynb", as_version=4)
+    except (OSError, ValueError):
+        master, in_source_order = None, False
+    if master is not None:
+        ordered = [nbgrader_metadata(cell).get("grade_id") for cell in master.cells]
+        ordered = [grade_id for grade_id in ordered if grade_id in sources]
+        titles = heading_titles(master.cells, sources)
+    ordered += sorted(set(sources) - set(ordered))
+    cells = []
+    for grade_id in ordered:
+        cell_type, locked, source = sources[grade_id]
+        points = grade_cells.get(grade_id, task_cells.get(grade_id))
+        cells.append(
+            ExpectedCell(
+                grade_id=grade_id,
+                cell_type=cell_type,
+                grade=grade_id in grade_cells,
+                solution=grade_id in solution_cells,
+                locked=locked,
+                task=grade_id in task_cells,
+                points=points,
+                source=source,
+            )
+        )
+    return AssignmentLayout(tuple(cells), titles, ordered=in_source_order)
+
+
+class InspectSubmission(NbGraderPreprocessor):
+    """Record and repair structural changes to graded cells, before nbgrader's OverwriteCells."""
+
+    source_directory = Unicode(
+        str(SOLUTIONS_DIR),
+        help="The instructors' source notebooks, for the order of the graded cells.",
+    ).tag(config=True)
+
+    def preprocess(self, nb: NotebookNode, resources: ResourcesDict) -> tuple[NotebookNode, ResourcesDict]:
+        info = resources["nbgrader"]
+        try:
+            layout = load_layout(info["db_url"], info["assignment"], info["notebook"], Path(self.source_directory))
+        except MissingEntry:
+            return nb, resources  # nbgrader skips notebooks it does not know; so do we
+        inspection = inspect_and_repair(nb, layout)
+        nb.metadata[METADATA_KEY]["titles"] = dict(layout.titles)
+        for problem in inspection.problems:
+            self.log.warning("%s/%s: %s", info["student"], info["notebook"], problem.message)
+        return nb, resources
+
+
+class ZeroAffectedTests(NbGraderPreprocessor):
+    """Replace the tests of every task a structural problem touched by code that explains and fails."""
+
+    def preprocess(self, nb: NotebookNode, resources: ResourcesDict) -> tuple[NotebookNode, ResourcesDict]:
+        zeroed = zero_affected_tests(nb)
+        if zeroed:
+            self.log.warning("Not graded (scores 0): %s", ", ".join(zeroed))
+        return nb, resources
+
+
+def _describe_cell(cell: NotebookNode, index: int, titles: dict[str, str] | None = None) -> str:
+    """``Task 3 · Title: the test cell `id` ``, or ``Cell 12 (one of your own)``."""
+    meta = nbgrader_metadata(cell)
+    grade_id = meta.get("grade_id")
+    if not grade_id:
+        return f"Cell {index + 1} (one of your own)"
+    role = (
+        "test cell"
+        if meta.get("grade") and not meta.get("solution")
+        else ("answer cell" if meta.get("solution") else "read-only cell")
+    )
+    title = (titles or {}).get(grade_id)
+    return f"{title}: the {role} `{grade_id}`" if title else f"The {role} `{grade_id}`"
+
+
+class ResilientExecute(Execute):
+    """nbgrader's Execute, which survives a cell that kills or wedges the kernel.
+
+    Stock nbgrader gives up on the whole submission when the kernel dies, or when a cell that timed
+    out cannot be interrupted (an endless loop that catches ``KeyboardInterrupt``). Here that cell
+    is marked as not run and the notebook runs again from the start in a fresh kernel, so every
+    other task keeps its points.
+    """
+
+    max_kernel_restarts = Integer(
+        3,
+        help="How many cells may kill or wedge the kernel before the rest of the notebook is not run.",
+    ).tag(config=True)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("shutdown_kernel", "immediate")
+        super().__init__(*args, **kwargs)
+        self._running_cell: int | None = None
+
+    def preprocess(
+        self, nb: NotebookNode, resources: ResourcesDict, km: Any = None
+    ) -> tuple[NotebookNode, ResourcesDict]:
+        original = copy.deepcopy(nb)
+        titles = nb.metadata.get(METADATA_KEY, {}).get("titles", {})
+        not_run: dict[int, str] = {}
+        for attempt in range(self.max_kernel_restarts + 2):
+            working = copy.deepcopy(original)
+            for index, reason in not_run.items():
+                working.cells[index].metadata.setdefault(METADATA_KEY, {})["not_run"] = reason
+            self._running_cell = None
+            try:
+                result, resources = super().preprocess(working, resources, km=km)
+            except (DeadKernelError, CellTimeoutError) as error:
+                index = self._running_cell
+                if index is None or index in not_run:
+                    raise
+                cell = working.cells[index]
+                if isinstance(error, DeadKernelError):
+                    what = (
+                        "made the Python kernel die (a crash, `os._exit()` or running out of memory); "
+                        "the notebook was run again from the start without it"
+                    )
+                else:
+                    what = (
+                        f"was still running after {self.timeout} s and could not even be interrupted; "
+                        "the notebook was run again from the start without it"
+                    )
+                not_run[index] = f"{_describe_cell(cell, index, titles)} {what}."
+                self.log.warning("%s", not_run[index])
+                if attempt >= self.max_kernel_restarts:
+                    for later in range(index + 1, len(original.cells)):
+                        not_run.setdefault(
+                            later,
+                            f"{_describe_cell(original.cells[later], later, titles)} was not run: "
+                            "earlier cells broke the kernel too often.",
+                        )
+                continue
+            for index in sorted(not_run):
+                cell = result.cells[index]
+                record_problem(
+                    result,
+                    Problem("kernel", nbgrader_metadata(cell).get("grade_id"), not_run[index]),
+                )
+            for problem in execution_problems(result):
+                record_problem(result, problem)
+            return result, resources
+        raise RuntimeError("the notebook could not be run")  # unreachable: the last attempt runs no failing cell
+
+    def preprocess_cell(
+        self, cell: NotebookNode, resources: ResourcesDict, index: int
+    ) -> tuple[NotebookNode, ResourcesDict]:
+        self._running_cell = index
+        reason = cell.metadata.get(METADATA_KEY, {}).get("not_run")
+        if reason:
+            if cell.cell_type == "code":
+                cell.outputs = [new_output("error", ename="NotRun", evalue=reason, traceback=[f"NotRun: {reason}"])]
+            return cell, resources
+        return super().preprocess_cell(cell, resources, index)
+
+
+_REPORTED_ELSEWHERE = {"NotGraded", "NotRun"}
+
+
+def execution_problems(nb: NotebookNode) -> list[Problem]:
+    """A line for every cell that stopped with an error, except the test cells' ordinary failures.
+
+    A failing test already shows in its task's row of the report; what needs its own line is the
+    cause the row cannot show: an answer cell that did not run (a syntax error, ``sys.exit()``),
+    a cell that had to be stopped, an error in one of the learner's own cells.
+    """
+    titles = nb.metadata.get(METADATA_KEY, {}).get("titles", {})
+    problems = []
+    for index, cell in enumerate(nb.cells):
+        errors = [o for o in cell.get("outputs", []) if o.output_type == "error"]
+        if not errors or any(o.ename in _REPORTED_ELSEWHERE for o in errors):
+            continue
+        meta = nbgrader_metadata(cell)
+        grade_id = meta.get("grade_id")
+        timeout = next((o for o in errors if o.ename == "CellTimeoutError"), None)
+        is_test = bool(meta.get("grade")) and not meta.get("solution")
+        if is_test and timeout is None:
+            continue
+        error = timeout or errors[0]
+        evalue = " ".join(str(error.get("evalue", "")).split())[:300]
+        what = f"{error.ename}: {evalue}" if evalue else error.ename
+        where = _describe_cell(cell, index, titles)
+        consequence = " The tests that use it could not." if meta.get("solution") and not is_test else ""
+        problems.append(Problem("error", grade_id, f"{where} stopped with {what}.{consequence}"))
+    return problems
+
+
+def determine_grade_ignoring_stderr(cell: NotebookNode, log: Any = None) -> tuple[float | None, float]:
+    """nbgrader's ``determine_grade``, except that text on stderr is a warning, not a failure.
+
+    In a Python kernel a failing test always leaves an ``error`` output; stderr carries warnings
+    (``UserWarning``, C++ messages from torch) that say nothing about the answer.
+    """
+    if cell.cell_type == "code":
+        cell = copy.copy(cell)
+        cell.outputs = [
+            output for output in cell.outputs if not (output.output_type == "stream" and output.get("name") == "stderr")
+        ]
+    return utils.determine_grade(cell, log)
+
+
+class SaveAutoGradesIgnoringStderr(SaveAutoGrades):
+    """nbgrader's SaveAutoGrades with :func:`determine_grade_ignoring_stderr`."""
+
+    def _add_score(self, cell: NotebookNode, resources: ResourcesDict) -> None:
+        grade = self.gradebook.find_grade(
+            cell.metadata["nbgrader"]["grade_id"],
+            self.notebook_id,
+            self.assignment_id,
+            self.student_id,
+        )
+        grade.auto_score, _ = determine_grade_ignoring_stderr(cell, self.log)
+        grade.needs_manual_grade = grade.manual_score is not None or grade.auto_score is None
+        self.gradebook.db.commit()
+
+
+# ------------------------------------------------------------------------------------- feedback
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_FRAME_IN_CELL = re.compile(r"^(?:Cell\s+)?In\s*\[(\d+)\]")
+
+
+def strip_ansi(text: str) -> str:
+    return _ANSI.sub("", text)
+
+
+_CODE_LINE = re.compile(r"^\s*(?:-*>\s*)?\d+\s?(.*)$")
+
+
+def _shows_only(frame: str, visible: set[str]) -> bool:
+    """Whether every line of code a traceback frame quotes is one the learner can see anyway."""
+    lines = strip_ansi(frame).split("\n")[1:]
+    quoted = [match.group(1).strip() for line in lines if (match := _CODE_LINE.match(line))]
+    quoted = [line for line in quoted if line]
+    return bool(quoted) and all(line in visible for line in quoted)
+
+
+def hide_test_frames(
+    traceback: list[str], execution_count: int | None, visible: set[str] | frozenset[str] = frozenset()
+) -> list[str]:
+    """Drop the traceback frames that show the test cell's hidden code; keep the learner's frames.
+
+    IPython prints one entry per frame; frames of the running cell start ``Cell In[N], line M``
+    with N its execution count, and helpers defined inside the test cell share that N. Such a frame
+    stays only if every line it quotes is in ``visible`` (the test lines the learner was given), so
+    a failing visible check still points at its line.
+    """
+    if len(traceback) <= 2:
+        return traceback
+    head, frames, tail = traceback[:2], traceback[2:-1], traceback[-1:]
+    kept, dropped = [], False
+    for frame in frames:
+        match = _FRAME_IN_CELL.match(strip_ansi(frame).strip())
+        ours = match and (execution_count is None or int(match.group(1)) == execution_count)
+        if ours and not _shows_only(frame, set(visible)):
+            dropped = True
+            continue
+        kept.append(frame)
+    if dropped:
+        kept.insert(0, "(the test code is hidden)")
+    return head + kept + tail
+
+
+class HideHiddenTests(NbGraderPreprocessor):
+    """Remove hidden test regions from every cell and the test cells' own frames from tracebacks."""
+
+    def preprocess_cell(
+        self, cell: NotebookNode, resources: ResourcesDict, index: int
+    ) -> tuple[NotebookNode, ResourcesDict]:
+        if cell.cell_type != "code":
+            return cell, resources
+        cell.source = strip_hidden_tests(cell.source)
+        meta = nbgrader_metadata(cell)
+        if meta.get("grade") and not meta.get("solution"):
+            visible = {line.strip() for line in cell.source.split("\n") if line.strip()}
+            for output in cell.get("outputs", []):
+                if output.output_type == "error":
+                    output.traceback = hide_test_frames(list(output.traceback), cell.get("execution_count"), visible)
+        return cell, resources
+
+
+def first_error(cell: NotebookNode) -> str | None:
+    errors = [output for output in cell.get("outputs", []) if output.output_type == "error"]
+    # The grader's own verdicts say more than the KeyboardInterrupt that came before them.
+    errors.sort(key=lambda output: output.ename not in {"NotGraded", "NotRun", "CellTimeoutError"})
+    for output in errors:
+        if output.output_type == "error":
+            evalue = " ".join(str(output.get("evalue", "")).split())
+            if len(evalue) > 400:
+                evalue = evalue[:400] + " …"
+            return f"{output.ename}: {evalue}" if evalue else output.ename
+    return None
+
+
+def _points(value: float | None) -> str:
+    if value is None:
+        return "–"
+    return f"{value:g}"
+
+
+def grading_report(nb: NotebookNode) -> str:
+    """Markdown: the score, a row per graded cell with why it lost points, and the problems found."""
+    record = nb.metadata.get(METADATA_KEY, {})
+    titles = record.get("titles", {})
+    rows, score, maximum = [], 0.0, 0.0
+    for cell in nb.cells:
+        meta = nbgrader_metadata(cell)
+        if not (meta.get("grade") or meta.get("task")):
+            continue
+        got, out_of = meta.get("score"), meta.get("points")
+        score += got or 0.0
+        maximum += out_of or 0.0
+        if got is not None and out_of is not None and got >= out_of:
+            result = "passed"
+        elif got is None:
+            result = "to be graded by hand"
+        else:
+            result = first_error(cell) or ("no answer" if meta.get("solution") else "partial credit")
+        title = titles.get(meta["grade_id"], meta["grade_id"])
+        rows.append(
+            f"| {html.escape(title)} | `{meta['grade_id']}` | {_points(got)} / {_points(out_of)} | "
+            f"{html.escape(result).replace('|', '&#124;')} |"
+        )
+    lines = [
+        f"## Grading report: {score:g} / {maximum:g} points",
+        "",
+        "| Task | Graded cell | Points | Result |",
+        "|---|---|---|---|",
+        *rows,
+    ]
+    problems = problems_of(nb)
+    if problems:
+        lines += ["", "**What the grader found in your notebook**", ""]
+        lines += [f"- {html.escape(problem.message)}" for problem in problems]
+    return "\n".join(lines)
+
+
+class AddGradingReport(NbGraderPreprocessor):
+    """Put :func:`grading_report` at the top of the feedback (after GetGrades filled in the scores)."""
+
+    def preprocess(self, nb: NotebookNode, resources: ResourcesDict) -> tuple[NotebookNode, ResourcesDict]:
+        report = new_markdown_cell(grading_report(nb))
+        report.metadata[METADATA_KEY] = {"report": True}
+        nb.cells.insert(0, report)
+        return nb, resources
+
+
+# ---------------------------------------------------------------------------------- configuration
+
+
+def cell_timeout() -> int:
+    """Seconds a cell may run while autograding (``FREEZELAB_CELL_TIMEOUT``, default 30 as nbgrader's)."""
+    return int(os.environ.get("FREEZELAB_CELL_TIMEOUT", DEFAULT_CELL_TIMEOUT))
+
+
+def harden(c: Any, source_directory: Path = SOLUTIONS_DIR) -> None:
+    """Install the preprocessors of this module into an nbgrader config object ``c``.
+
+    nbgrader's own preprocessors keep their place and their order; ours go around them.
+    """
+    c.Autograde.sanitize_preprocessors = [
+        ClearOutput,
+        InspectSubmission,
+        DeduplicateIds,
+        OverwriteKernelspec,
+        OverwriteCells,
+        ZeroAffectedTests,
+        CheckCellMetadata,
+    ]
+    c.Autograde.autograde_preprocessors = [
+        ResilientExecute,
+        IgnorePattern,
+        ClearMetadataPreprocessor,
+        LimitOutput,
+        SaveAutoGradesIgnoringStderr,
+        AssignLatePenalties,
+        CheckCellMetadata,
+    ]
+    c.GenerateFeedback.preprocessors = [
+        GetGrades,
+        HideHiddenTests,
+        AddGradingReport,
+        CSSHTMLHeaderPreprocessor,
+    ]
+    c.InspectSubmission.source_directory = str(source_directory)
+    timeout = cell_timeout()
+    c.Execute.timeout = timeout
+    c.Execute.error_on_timeout = {
+        "ename": "CellTimeoutError",
+        "evalue": f"this cell was still running after {timeout} s and was stopped (an endless loop?)",
+        "traceback": [f"CellTimeoutError: this cell was still running after {timeout} s and was stopped"],
+    }

@@ -1,0 +1,723 @@
+"""Sample submissions: what learners hand in, right, partly right, wrong, broken and tampered with.
+
+Every sample is built from the learner notebook as nbgrader generates it (``notebooks/``), so it is
+exactly what a learner would submit after editing their copy. Each says which test cells it should
+lose, which is what the demo prints next to what the grader gave and what the tests check.
+
+Two samples exist for every assignment: ``solution`` (the instructor's answers) and
+``untouched-release`` (nothing answered). ``freeze-it-yourself`` has the full set.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from textwrap import dedent
+
+import nbformat
+from nbformat import NotebookNode
+
+from freezelab.grading.integrity import nbgrader_metadata
+from freezelab.paths import NOTEBOOKS_DIR, SOLUTIONS_DIR
+
+FREEZE = "freeze-it-yourself"
+TESTS = {
+    "freeze-all": "test-freeze-all",
+    "freeze-submodules": "test-freeze-submodules",
+    "freeze-all-but-head": "test-freeze-all-but-head",
+    "count-trainable-and-frozen": "test-count-trainable-and-frozen",
+    "trainable-optimizer": "test-trainable-optimizer",
+    "freeze-batchnorm": "test-freeze-batchnorm",
+    "unfreeze-next-stage": "test-unfreeze-next-stage",
+    "discriminative-param-groups": "test-discriminative-param-groups",
+}
+
+Builder = Callable[[NotebookNode, dict[str, str]], "NotebookNode | bytes"]
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One sample submission of one notebook."""
+
+    name: str
+    description: str
+    build: Builder
+    """(release notebook, instructor's answers by answer cell id) → the submitted notebook, or raw bytes."""
+    loses: frozenset[str] = field(default_factory=frozenset)
+    """Test cells that should score 0; every other test cell should get full points."""
+    loses_everything: bool = False
+    suffix: str = ".ipynb"
+    """Fixture file suffix: ``.ipynb.part`` for the cut-off file, like a download that did not finish,
+    so that checks over every ``*.ipynb`` in the repository do not trip on it."""
+
+    @property
+    def filename(self) -> str:
+        return f"submitted-{self.name}{self.suffix}"
+
+
+# ------------------------------------------------------------------------------------ answers
+
+
+def solution_answers(assignment: str, notebook: str, solutions_dir: Path = SOLUTIONS_DIR) -> dict[str, str]:
+    """The instructor's answer cells with the ``BEGIN/END SOLUTION`` lines removed, by grade id."""
+    master = nbformat.read(solutions_dir / assignment / f"{notebook}.ipynb", as_version=4)
+    answers = {}
+    for cell in master.cells:
+        meta = nbgrader_metadata(cell)
+        if meta.get("solution"):
+            lines = [
+                line
+                for line in cell.source.split("\n")
+                if "### BEGIN SOLUTION" not in line and "### END SOLUTION" not in line
+            ]
+            answers[meta["grade_id"]] = "\n".join(lines)
+    return answers
+
+
+def code(text: str) -> str:
+    return dedent(text).strip()
+
+
+REQUIRES_GRAD_UNDERSCORE = {
+    "freeze-all": code("""
+        def freeze_all(module: nn.Module) -> None:
+            module.requires_grad_(False)
+    """),
+    "freeze-submodules": code("""
+        def freeze_submodules(model: nn.Module, names: list[str]) -> None:
+            for name in names:
+                model.get_submodule(name).requires_grad_(False)
+    """),
+    "freeze-all-but-head": code("""
+        def freeze_all_but_head(model: nn.Module, head: str) -> None:
+            model.requires_grad_(False)
+            model.get_submodule(head).requires_grad_(True)
+    """),
+    "count-trainable-and-frozen": code("""
+        def count_trainable_and_frozen(model: nn.Module) -> tuple[int, int]:
+            total = sum(p.numel() for p in model.parameters())
+            trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+            return trainable, total - trainable
+    """),
+    "trainable-optimizer": code("""
+        def trainable_optimizer(model: nn.Module, lr: float) -> torch.optim.SGD:
+            return torch.optim.SGD(filter(lambda p: p.requires_grad, model.parameters()), lr=lr)
+    """),
+    "freeze-batchnorm": code("""
+        def freeze_batchnorm(model: nn.Module) -> None:
+            for module in model.modules():
+                if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                    module.requires_grad_(False)
+                    module.train(False)
+    """),
+    "unfreeze-next-stage": code("""
+        def unfreeze_next_stage(model: nn.Module, stages: list[str]) -> str | None:
+            for name in stages[::-1]:
+                stage = model.get_submodule(name)
+                if not all(p.requires_grad for p in stage.parameters()):
+                    stage.requires_grad_(True)
+                    return name
+            return None
+    """),
+    "discriminative-param-groups": code("""
+        def discriminative_param_groups(model, stages, base_lr, factor=2.6):
+            groups = [{"params": [p for p in model.get_submodule(name).parameters() if p.requires_grad],
+                       "lr": base_lr * factor ** -(len(stages) - 1 - i)} for i, name in enumerate(stages)]
+            return [group for group in groups if group["params"]]
+    """),
+}
+
+NAMED_PARAMETERS = {
+    "freeze-all": code("""
+        def freeze_all(module: nn.Module) -> None:
+            for _, parameter in module.named_parameters():
+                parameter.requires_grad = False
+    """),
+    "freeze-submodules": code("""
+        def freeze_submodules(model: nn.Module, names: list[str]) -> None:
+            prefixes = tuple(f"{name}." for name in names)
+            for name, parameter in model.named_parameters():
+                if name.startswith(prefixes):
+                    parameter.requires_grad = False
+    """),
+    "freeze-all-but-head": code("""
+        def freeze_all_but_head(model: nn.Module, head: str) -> None:
+            for name, parameter in model.named_parameters():
+                parameter.requires_grad = name.startswith(head + ".")
+    """),
+    "count-trainable-and-frozen": code("""
+        def count_trainable_and_frozen(model: nn.Module) -> tuple[int, int]:
+            counts = {True: 0, False: 0}
+            for _, parameter in model.named_parameters():
+                counts[parameter.requires_grad] += parameter.numel()
+            return counts[True], counts[False]
+    """),
+    "trainable-optimizer": code("""
+        def trainable_optimizer(model: nn.Module, lr: float) -> torch.optim.SGD:
+            return torch.optim.SGD([p for _, p in model.named_parameters() if p.requires_grad], lr=lr)
+    """),
+    "freeze-batchnorm": code("""
+        def freeze_batchnorm(model: nn.Module) -> None:
+            batchnorms = {name for name, module in model.named_modules()
+                          if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d))}
+            for name in batchnorms:
+                model.get_submodule(name).eval()
+            for name, parameter in model.named_parameters():
+                if name.rpartition(".")[0] in batchnorms:
+                    parameter.requires_grad = False
+    """),
+    "unfreeze-next-stage": code("""
+        def unfreeze_next_stage(model: nn.Module, stages: list[str]) -> str | None:
+            for stage in reversed(stages):
+                inside = [p for name, p in model.named_parameters() if name.startswith(stage + ".")]
+                if any(not p.requires_grad for p in inside):
+                    for p in inside:
+                        p.requires_grad = True
+                    return stage
+            return None
+    """),
+    "discriminative-param-groups": code("""
+        def discriminative_param_groups(model, stages, base_lr, factor=2.6):
+            groups = []
+            for steps_back, stage in enumerate(reversed(stages)):
+                params = [p for name, p in model.named_parameters()
+                          if name.startswith(stage + ".") and p.requires_grad]
+                if params:
+                    groups.append({"params": params, "lr": base_lr / factor ** steps_back})
+            return groups
+    """),
+}
+
+MODULE_TRAVERSAL = {
+    "freeze-all": code("""
+        def freeze_all(module: nn.Module) -> None:
+            for submodule in module.modules():
+                for parameter in submodule.parameters(recurse=False):
+                    parameter.requires_grad = False
+    """),
+    "freeze-submodules": code("""
+        def freeze_submodules(model: nn.Module, names: list[str]) -> None:
+            modules = dict(model.named_modules())
+            for name in names:
+                for submodule in modules[name].modules():
+                    for parameter in submodule.parameters(recurse=False):
+                        parameter.requires_grad = False
+    """),
+    "freeze-all-but-head": code("""
+        def freeze_all_but_head(model: nn.Module, head: str) -> None:
+            inside_head = {id(m) for m in dict(model.named_modules())[head].modules()}
+            for submodule in model.modules():
+                for parameter in submodule.parameters(recurse=False):
+                    parameter.requires_grad = id(submodule) in inside_head
+    """),
+    "count-trainable-and-frozen": code("""
+        def count_trainable_and_frozen(model: nn.Module) -> tuple[int, int]:
+            trainable = frozen = 0
+            for submodule in model.modules():
+                for parameter in submodule.parameters(recurse=False):
+                    if parameter.requires_grad:
+                        trainable += parameter.numel()
+                    else:
+                        frozen += parameter.numel()
+            return trainable, frozen
+    """),
+    "trainable-optimizer": code("""
+        def trainable_optimizer(model: nn.Module, lr: float) -> torch.optim.SGD:
+            trainable = [p for m in model.modules() for p in m.parameters(recurse=False) if p.requires_grad]
+            return torch.optim.SGD(trainable, lr=lr)
+    """),
+    "freeze-batchnorm": code("""
+        def freeze_batchnorm(model: nn.Module) -> None:
+            for submodule in model.modules():
+                if isinstance(submodule, (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)):
+                    submodule.training = False
+                    for parameter in submodule.parameters(recurse=False):
+                        parameter.requires_grad = False
+    """),
+    "unfreeze-next-stage": code("""
+        def unfreeze_next_stage(model: nn.Module, stages: list[str]) -> str | None:
+            modules = dict(model.named_modules())
+            for stage in reversed(stages):
+                tensors = [p for m in modules[stage].modules() for p in m.parameters(recurse=False)]
+                if not all(p.requires_grad for p in tensors):
+                    for p in tensors:
+                        p.requires_grad = True
+                    return stage
+            return None
+    """),
+    "discriminative-param-groups": code("""
+        def discriminative_param_groups(model, stages, base_lr, factor=2.6):
+            modules = dict(model.named_modules())
+            groups, lr = [], base_lr
+            for stage in reversed(stages):
+                params = [p for m in modules[stage].modules() for p in m.parameters(recurse=False) if p.requires_grad]
+                if params:
+                    groups.append({"params": params, "lr": lr})
+                lr /= factor
+            return groups
+    """),
+}
+
+WARNS_ON_STDERR = {
+    # Correct, but torch prints "UserWarning: To copy construct from a tensor…" on stderr.
+    "count-trainable-and-frozen": code("""
+        def count_trainable_and_frozen(model: nn.Module) -> tuple[int, int]:
+            flags = torch.tensor([p.requires_grad for p in model.parameters()], dtype=torch.bool)
+            sizes = torch.tensor([p.numel() for p in model.parameters()], dtype=torch.int64)
+            trainable = int(torch.tensor(sizes[flags]).sum())
+            return trainable, int(sizes.sum()) - trainable
+    """),
+}
+
+AS_THE_LESSON_WARNS = {
+    "freeze-all": code("""
+        def freeze_all(module: nn.Module) -> None:
+            module.requires_grad = False
+    """),
+    "freeze-submodules": code("""
+        def freeze_submodules(model: nn.Module, names: list[str]) -> None:
+            for name in names:
+                for parameter in model.get_submodule(name).parameters():
+                    parameter.grad = False
+    """),
+    "freeze-all-but-head": code("""
+        def freeze_all_but_head(model: nn.Module, head: str) -> None:
+            for parameter in model.parameters():
+                parameter.requires_grad = False
+            for parameter in model.get_submodule(head).parameters():
+                parameter.requires_grad = False
+    """),
+    "count-trainable-and-frozen": code("""
+        def count_trainable_and_frozen(model: nn.Module) -> tuple[int, int]:
+            trainable = len([p for p in model.parameters() if p.requires_grad])
+            frozen = len([p for p in model.parameters() if not p.requires_grad])
+            return trainable, frozen
+    """),
+    "trainable-optimizer": code("""
+        def trainable_optimizer(model: nn.Module, lr: float) -> torch.optim.SGD:
+            return torch.optim.SGD(model.parameters(), lr=lr)
+    """),
+    "freeze-batchnorm": code("""
+        def freeze_batchnorm(model: nn.Module) -> None:
+            model.eval()
+            for module in model.modules():
+                if isinstance(module, nn.BatchNorm2d):
+                    module.requires_grad_(False)
+    """),
+    "unfreeze-next-stage": code("""
+        def unfreeze_next_stage(model: nn.Module, stages: list[str]) -> str | None:
+            for name in stages:
+                stage = model.get_submodule(name)
+                if any(not p.requires_grad for p in stage.parameters()):
+                    stage.requires_grad_(True)
+                    return name
+            return None
+    """),
+    "discriminative-param-groups": code("""
+        def discriminative_param_groups(model, stages, base_lr, factor=2.6):
+            return [{"params": list(model.get_submodule(name).parameters()), "lr": base_lr / factor ** steps_back}
+                    for steps_back, name in enumerate(reversed(stages))]
+    """),
+}
+
+CAUGHT_ONLY_BY_HIDDEN_TESTS = {
+    # Walks the direct children only: misses a ViT's class_token and a dotted head like "classifier.6".
+    "freeze-all-but-head": code("""
+        def freeze_all_but_head(model: nn.Module, head: str) -> None:
+            for name, child in model.named_children():
+                child.requires_grad_(name == head)
+    """),
+    # Knows TinyNet's sizes by heart.
+    "count-trainable-and-frozen": code("""
+        def count_trainable_and_frozen(model: nn.Module) -> tuple[int, int]:
+            frozen = 0 if model.stem[0].weight.requires_grad else 240
+            return 1491 - frozen, frozen
+    """),
+    # Only BatchNorm2d: a BatchNorm1d layer keeps training and moving its statistics.
+    "freeze-batchnorm": code("""
+        def freeze_batchnorm(model: nn.Module) -> None:
+            for module in model.modules():
+                if isinstance(module, nn.BatchNorm2d):
+                    module.eval()
+                    module.requires_grad_(False)
+    """),
+    # Looks at one tensor per stage: misses a stage that is only partly frozen.
+    "unfreeze-next-stage": code("""
+        def unfreeze_next_stage(model: nn.Module, stages: list[str]) -> str | None:
+            for name in reversed(stages):
+                stage = model.get_submodule(name)
+                if not list(stage.parameters())[-1].requires_grad:
+                    stage.requires_grad_(True)
+                    return name
+            return None
+    """),
+}
+
+SYNTAX_ERROR = {
+    "count-trainable-and-frozen": code("""
+        def count_trainable_and_frozen(model: nn.Module) -> tuple[int, int]
+            trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+            return trainable, sum(p.numel() for p in model.parameters()) - trainable
+    """),
+}
+
+SYS_EXIT = {
+    "freeze-submodules": code("""
+        import sys
+
+        sys.exit("I will come back to this one")
+
+
+        def freeze_submodules(model: nn.Module, names: list[str]) -> None:
+            for name in names:
+                model.get_submodule(name).requires_grad_(False)
+    """),
+}
+
+ENDLESS_LOOP = {
+    "unfreeze-next-stage": code("""
+        def unfreeze_next_stage(model: nn.Module, stages: list[str]) -> str | None:
+            index = len(stages) - 1
+            while index >= 0:  # forgets to step back when a stage is already trainable
+                stage = model.get_submodule(stages[index])
+                if any(not p.requires_grad for p in stage.parameters()):
+                    stage.requires_grad_(True)
+                    return stages[index]
+            return None
+    """),
+}
+
+UNINTERRUPTIBLE_LOOP = {
+    "trainable-optimizer": code("""
+        import time
+
+
+        def trainable_optimizer(model: nn.Module, lr: float) -> torch.optim.SGD:
+            while True:  # waits for a condition that never comes, and swallows Ctrl-C
+                try:
+                    time.sleep(0.05)
+                except KeyboardInterrupt:
+                    pass
+    """),
+}
+
+KERNEL_CRASH = {
+    "discriminative-param-groups": code("""
+        import ctypes
+
+
+        def discriminative_param_groups(model, stages, base_lr, factor=2.6):
+            ctypes.string_at(0)  # reads address 0: the kernel process dies with a segmentation fault
+    """),
+}
+
+
+# ------------------------------------------------------------------------------------ builders
+
+
+def with_answers(release: NotebookNode, answers: dict[str, str]) -> NotebookNode:
+    """A copy of the release with the given answer cells filled in."""
+    nb = copy.deepcopy(release)
+    for cell in nb.cells:
+        grade_id = nbgrader_metadata(cell).get("grade_id")
+        if grade_id in answers:
+            cell.source = answers[grade_id]
+    return nb
+
+
+def answered(*overrides: dict[str, str], only: set[str] | None = None) -> Builder:
+    """The instructor's answers (restricted to ``only``), then each override on top."""
+
+    def build(release: NotebookNode, solution: dict[str, str]) -> NotebookNode:
+        answers = {key: value for key, value in solution.items() if only is None or key in only}
+        for override in overrides:
+            answers.update(override)
+        return with_answers(release, answers)
+
+    return build
+
+
+def _index(nb: NotebookNode, grade_id: str) -> int:
+    return next(i for i, cell in enumerate(nb.cells) if nbgrader_metadata(cell).get("grade_id") == grade_id)
+
+
+def restructured(change: Callable[[NotebookNode], None], *overrides: dict[str, str]) -> Builder:
+    def build(release: NotebookNode, solution: dict[str, str]) -> NotebookNode:
+        nb = answered(*overrides)(release, solution)
+        change(nb)
+        return nb
+
+    return build
+
+
+def delete_cell(grade_id: str) -> Callable[[NotebookNode], None]:
+    def change(nb: NotebookNode) -> None:
+        del nb.cells[_index(nb, grade_id)]
+
+    return change
+
+
+def duplicate_cell(grade_id: str) -> Callable[[NotebookNode], None]:
+    def change(nb: NotebookNode) -> None:
+        index = _index(nb, grade_id)
+        twin = copy.deepcopy(nb.cells[index])
+        twin.id = f"{twin.id}-copy"  # JupyterLab gives a pasted cell a new id, not new grading metadata
+        nb.cells.insert(index + 1, twin)
+
+    return change
+
+
+def move_cell_to_end(grade_id: str) -> Callable[[NotebookNode], None]:
+    def change(nb: NotebookNode) -> None:
+        nb.cells.append(nb.cells.pop(_index(nb, grade_id)))
+
+    return change
+
+
+def retype_cell(grade_id: str, cell_type: str = "markdown") -> Callable[[NotebookNode], None]:
+    def change(nb: NotebookNode) -> None:
+        cell = nb.cells[_index(nb, grade_id)]
+        replacement = (
+            nbformat.v4.new_markdown_cell(cell.source)
+            if cell_type == "markdown"
+            else nbformat.v4.new_raw_cell(cell.source)
+        )
+        replacement.id, replacement.metadata = cell.id, cell.metadata
+        nb.cells[_index(nb, grade_id)] = replacement
+
+    return change
+
+
+def edit_test_cell(grade_id: str) -> Callable[[NotebookNode], None]:
+    def change(nb: NotebookNode) -> None:
+        cell = nb.cells[_index(nb, grade_id)]
+        cell.source = "# these checks were too strict\nprint('Task 6: the visible tests pass.')"
+
+    return change
+
+
+def edit_points(grade_id: str, points: float) -> Callable[[NotebookNode], None]:
+    def change(nb: NotebookNode) -> None:
+        nb.cells[_index(nb, grade_id)].metadata["nbgrader"]["points"] = points
+
+    return change
+
+
+def truncated(fraction: float = 0.6) -> Builder:
+    def build(release: NotebookNode, solution: dict[str, str]) -> bytes:
+        text = nbformat.writes(with_answers(release, solution)).encode()
+        return text[: int(len(text) * fraction)]
+
+    return build
+
+
+def _loses(*answer_ids: str) -> frozenset[str]:
+    return frozenset(TESTS[answer_id] for answer_id in answer_ids)
+
+
+def generic_samples() -> list[Sample]:
+    """The two samples every assignment has."""
+    return [
+        Sample("solution", "the instructor's own answers", answered()),
+        Sample(
+            "untouched-release",
+            "the learner copy as released, nothing answered",
+            lambda release, solution: copy.deepcopy(release),
+            loses_everything=True,
+        ),
+    ]
+
+
+def freeze_it_yourself_samples() -> list[Sample]:
+    first_five = {
+        "freeze-all",
+        "freeze-submodules",
+        "freeze-all-but-head",
+        "count-trainable-and-frozen",
+        "trainable-optimizer",
+    }
+    return generic_samples() + [
+        Sample(
+            "correct-requires-grad-underscore",
+            "right, in the `module.requires_grad_(False)` style",
+            answered(REQUIRES_GRAD_UNDERSCORE),
+        ),
+        Sample(
+            "correct-named-parameters",
+            "right, matching `named_parameters()` names by prefix",
+            answered(NAMED_PARAMETERS),
+        ),
+        Sample(
+            "correct-module-traversal",
+            "right, walking `modules()` and their own parameters",
+            answered(MODULE_TRAVERSAL),
+        ),
+        Sample(
+            "correct-with-torch-warning",
+            "right, but torch prints a UserWarning on stderr in task 4",
+            answered(WARNS_ON_STDERR),
+        ),
+        Sample(
+            "partial-first-five-tasks",
+            "tasks 1 to 5 answered, 6 to 8 left as released",
+            answered(only=first_five),
+            loses=_loses("freeze-batchnorm", "unfreeze-next-stage", "discriminative-param-groups"),
+        ),
+        Sample(
+            "wrong-as-the-lesson-warns",
+            "every task wrong in a way the lesson warns about "
+            "(`model.requires_grad = False`, `param.grad = False`, freezing the head too, …)",
+            answered(AS_THE_LESSON_WARNS),
+            loses=frozenset(TESTS.values()),
+        ),
+        Sample(
+            "wrong-caught-only-by-hidden-tests",
+            "passes every visible test; wrong on real architectures",
+            answered(CAUGHT_ONLY_BY_HIDDEN_TESTS),
+            loses=_loses(
+                "freeze-all-but-head",
+                "count-trainable-and-frozen",
+                "freeze-batchnorm",
+                "unfreeze-next-stage",
+            ),
+        ),
+        Sample(
+            "broken-syntax-error",
+            "a syntax error in the task 4 answer",
+            answered(SYNTAX_ERROR),
+            loses=_loses("count-trainable-and-frozen"),
+        ),
+        Sample(
+            "broken-sys-exit",
+            "`sys.exit()` at the top of the task 2 answer",
+            answered(SYS_EXIT),
+            loses=_loses("freeze-submodules"),
+        ),
+        Sample(
+            "broken-endless-loop",
+            "task 7 loops forever",
+            answered(ENDLESS_LOOP),
+            loses=_loses("unfreeze-next-stage"),
+        ),
+        Sample(
+            "broken-uninterruptible-loop",
+            "task 5 loops forever and swallows the interrupt",
+            answered(UNINTERRUPTIBLE_LOOP),
+            loses=_loses("trainable-optimizer"),
+        ),
+        Sample(
+            "broken-kernel-crash",
+            "task 8 crashes the kernel with a segmentation fault",
+            answered(KERNEL_CRASH),
+            loses=_loses("discriminative-param-groups"),
+        ),
+        Sample(
+            "broken-unreadable",
+            "the file was cut off during upload: not valid JSON",
+            truncated(),
+            loses_everything=True,
+            suffix=".ipynb.part",
+        ),
+        Sample(
+            "deleted-test-cell",
+            "the test cell of task 3 deleted",
+            restructured(delete_cell("test-freeze-all-but-head")),
+            loses=_loses("freeze-all-but-head"),
+        ),
+        Sample(
+            "deleted-answer-cell",
+            "the answer cell of task 4 deleted",
+            restructured(delete_cell("count-trainable-and-frozen")),
+            loses=_loses("count-trainable-and-frozen"),
+        ),
+        Sample(
+            "duplicated-answer-cell",
+            "the answer cell of task 2 copied and pasted below itself",
+            restructured(duplicate_cell("freeze-submodules")),
+            loses=_loses("freeze-submodules"),
+        ),
+        Sample(
+            "moved-test-cell",
+            "the test cell of task 5 moved to the end of the notebook",
+            restructured(move_cell_to_end("test-trainable-optimizer")),
+            loses=_loses("trainable-optimizer"),
+        ),
+        Sample(
+            "retyped-answer-cell",
+            "the answer cell of task 8 turned into a Markdown cell",
+            restructured(retype_cell("discriminative-param-groups")),
+            loses=_loses("discriminative-param-groups"),
+        ),
+        Sample(
+            "edited-test-cell",
+            "a right answer to task 6, but its test cell edited to always pass",
+            restructured(edit_test_cell("test-freeze-batchnorm")),
+            loses=_loses("freeze-batchnorm"),
+        ),
+        Sample(
+            "edited-points",
+            "the points of task 1 raised to 50 in the cell metadata",
+            restructured(edit_points("test-freeze-all", 50)),
+            loses=_loses("freeze-all"),
+        ),
+        Sample(
+            "deleted-setup-cell",
+            "the read-only set-up cell deleted (the grader puts it back)",
+            restructured(delete_cell("setup")),
+        ),
+    ]
+
+
+def samples_for(assignment: str) -> list[Sample]:
+    return freeze_it_yourself_samples() if assignment == FREEZE else generic_samples()
+
+
+def release_notebook(assignment: str, notebook: str, notebooks_dir: Path = NOTEBOOKS_DIR) -> NotebookNode:
+    return nbformat.read(notebooks_dir / assignment / f"{notebook}.ipynb", as_version=4)
+
+
+def build_sample(
+    sample: Sample,
+    assignment: str,
+    notebook: str,
+    notebooks_dir: Path = NOTEBOOKS_DIR,
+    solutions_dir: Path = SOLUTIONS_DIR,
+) -> bytes:
+    """The bytes of ``sample`` as a learner would submit it."""
+    built = sample.build(
+        release_notebook(assignment, notebook, notebooks_dir),
+        solution_answers(assignment, notebook, solutions_dir),
+    )
+    if isinstance(built, bytes):
+        return built
+    return nbformat.writes(built).encode()
+
+
+def write_samples(
+    folder: Path,
+    assignment: str = FREEZE,
+    notebook: str | None = None,
+    as_student_folders: bool = False,
+    only: Iterable[str] | None = None,
+) -> list[tuple[Sample, Path]]:
+    """Write the samples of ``assignment`` (those named in ``only``, or all) into ``folder``.
+
+    Flat (``submitted-<name>.ipynb``, the test fixtures) or, with ``as_student_folders``, one folder
+    per pretend learner (``<name>/<notebook>.ipynb``), as an instructor's download would look.
+    """
+    notebook = notebook or assignment
+    chosen = set(only) if only is not None else None
+    written = []
+    for sample in samples_for(assignment):
+        if chosen is not None and sample.name not in chosen:
+            continue
+        if as_student_folders:
+            path = folder / sample.name / f"{notebook}.ipynb"
+        else:
+            path = folder / sample.filename
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(build_sample(sample, assignment, notebook))
+        written.append((sample, path))
+    return written

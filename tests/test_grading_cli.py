@@ -1,0 +1,93 @@
+"""The grading commands as a learner and an instructor type them (python -m freezelab.grading ...)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from freezelab.grading import samples
+from freezelab.grading.cli import main
+from freezelab.grading.pipeline import html_text
+
+FILES = Path(__file__).parent / "files"
+SAMPLES = {sample.name: sample for sample in samples.freeze_it_yourself_samples()}
+
+
+def run(*arguments: str, cwd: Path | None = None, timeout: int = 900) -> subprocess.CompletedProcess:
+    env = dict(os.environ, FREEZELAB_CELL_TIMEOUT="20")
+    env.pop("FREEZELAB_STOCK_NBGRADER", None)
+    return subprocess.run(
+        [sys.executable, "-m", "freezelab.grading", *arguments],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_every_step_has_a_command():
+    """Does the command line offer all, collect, autograde, feedback, export, summary, check and demo?"""
+    with pytest.raises(SystemExit) as stopped:
+        main(["--help"])
+    assert stopped.value.code == 0
+    result = run("--help")
+    for verb in ("all", "collect", "autograde", "feedback", "export", "summary", "check", "demo"):
+        assert f"\n    {verb}" in result.stdout, verb
+
+
+@pytest.mark.slow
+def test_check_grades_one_notebook_with_the_hidden_tests_and_changes_nothing(tmp_path):
+    """Does `check` find what only the hidden tests catch, say why, write a feedback page and leave the file alone?"""
+    notebook = tmp_path / "freeze-it-yourself.ipynb"
+    shutil.copyfile(FILES / SAMPLES["wrong-caught-only-by-hidden-tests"].filename, notebook)
+    before = hashlib.sha256(notebook.read_bytes()).hexdigest()
+    page = tmp_path / "feedback.html"
+    result = run("check", str(notebook), "--html", str(page), cwd=tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "freeze-it-yourself: 9 / 20 points" in result.stdout
+    failed = [line for line in result.stdout.splitlines() if "FAILED" in line]
+    assert len(failed) == 4 and all("Error" in line for line in failed), failed
+    assert "Task 1 · Freeze a whole module" in result.stdout and "2/2  passed" in result.stdout
+    assert "Grading report: 9 / 20 points" in html_text(page.read_text())
+    assert hashlib.sha256(notebook.read_bytes()).hexdigest() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["feedback.html", "freeze-it-yourself.ipynb"]
+
+
+@pytest.mark.slow
+def test_check_reports_a_file_that_is_not_a_notebook(tmp_path):
+    """Does `check` on a cut-off file say it could not be read, score 0 and exit non-zero?"""
+    notebook = tmp_path / "freeze-it-yourself.ipynb"
+    shutil.copyfile(FILES / SAMPLES["broken-unreadable"].filename, notebook)
+    result = run("check", str(notebook), cwd=tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "0 / 20 points" in result.stdout and "could not be read as a notebook" in result.stdout
+
+
+@pytest.mark.slow
+def test_the_demo_runs_the_whole_pipeline_and_keeps_its_folder(tmp_path):
+    """Does `demo` collect a folder and an LMS zip, grade, and print expected next to actual scores?"""
+    out = tmp_path / "demo"
+    result = run("demo", "--out", str(out), "--only", "solution", "--only", "broken-unreadable")
+    assert result.returncode == 0, result.stdout + result.stderr
+    table = {
+        line.split()[0]: line.split()[1:3]
+        for line in result.stdout.splitlines()
+        if line.split() and line.split()[0] in {"ana", "solution", "broken-unreadable"}
+    }
+    assert table == {"ana": ["20", "20"], "solution": ["20", "20"], "broken-unreadable": ["0", "0"]}
+    for produced in (
+        "state/exports/summary.png",
+        "state/exports/grades.csv",
+        "state/exports/task-scores.csv",
+        "state/feedback/ana/freeze-it-yourself/freeze-it-yourself.html",
+        "lms-download.zip",
+    ):
+        assert (out / produced).is_file(), produced
+    assert "autograding" in result.stderr
