@@ -154,33 +154,30 @@ class Problem:
 # ------------------------------------------------------------------------------------------- text
 
 
-def strip_hidden_tests(source: str) -> str:
-    """Remove ``### BEGIN HIDDEN TESTS`` … ``### END HIDDEN TESTS`` regions, as nbgrader does on release.
+def _split_hidden(source: str) -> tuple[list[str], list[str]]:
+    """The lines outside and inside ``### BEGIN/END HIDDEN TESTS`` regions, delimiters dropped.
 
     An unterminated region hides everything after its start: when in doubt, show less.
     """
-    lines, hidden = [], False
+    visible, hidden_lines, hidden = [], [], False
     for line in source.split("\n"):
         if BEGIN_HIDDEN in line:
             hidden = True
         elif END_HIDDEN in line:
             hidden = False
-        elif not hidden:
-            lines.append(line)
-    return "\n".join(lines)
+        else:
+            (hidden_lines if hidden else visible).append(line)
+    return visible, hidden_lines
+
+
+def strip_hidden_tests(source: str) -> str:
+    """Remove ``### BEGIN HIDDEN TESTS`` … ``### END HIDDEN TESTS`` regions, as nbgrader does on release."""
+    return "\n".join(_split_hidden(source)[0])
 
 
 def hidden_test_lines(source: str) -> list[str]:
     """The lines inside hidden test regions, stripped, without the delimiters."""
-    lines, hidden = [], False
-    for line in source.split("\n"):
-        if BEGIN_HIDDEN in line:
-            hidden = True
-        elif END_HIDDEN in line:
-            hidden = False
-        elif hidden and line.strip():
-            lines.append(line.strip())
-    return lines
+    return [line.strip() for line in _split_hidden(source)[1] if line.strip()]
 
 
 def normalise_source(source: str) -> str:
