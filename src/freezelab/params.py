@@ -59,6 +59,11 @@ def count_frozen_parameters(module: nn.Module) -> int:
     return count_parameters(module).frozen
 
 
+def trainable_parameters(module: nn.Module) -> list[nn.Parameter]:
+    """The parameters an optimizer should be given: only those that still train."""
+    return [parameter for parameter in module.parameters() if parameter.requires_grad]
+
+
 def trainable_parameter_names(module: nn.Module) -> list[str]:
     """Qualified names (``layer4.1.conv2.weight``) of the parameters that still train."""
     return [name for name, parameter in module.named_parameters() if parameter.requires_grad]

@@ -9,6 +9,8 @@ from typing import TypeVar
 import torch
 from torch import nn
 
+from freezelab.params import trainable_parameters
+
 T = TypeVar("T")
 
 
@@ -42,7 +44,7 @@ def time_training_step(model: nn.Module, inputs: torch.Tensor, targets: torch.Te
     logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
     from torch.utils import benchmark
 
-    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+    optimizer = torch.optim.SGD(trainable_parameters(model), lr=1e-3)
     timer = benchmark.Timer(
         stmt="training_step(model, inputs, targets, optimizer)",
         globals={"training_step": training_step, "model": model, "inputs": inputs,

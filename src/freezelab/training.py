@@ -10,7 +10,10 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from freezelab.params import trainable_parameters
 from freezelab.timing import progress
+
+__all__ = ["History", "accuracy", "train", "trainable_parameters"]
 
 
 @dataclass
@@ -20,11 +23,6 @@ class History:
     train_loss: list[float] = field(default_factory=list)
     test_accuracy: list[float] = field(default_factory=list)
     seconds: float = 0.0
-
-
-def trainable_parameters(model: nn.Module) -> list[nn.Parameter]:
-    """The parameters an optimizer should be given: only those that still train."""
-    return [parameter for parameter in model.parameters() if parameter.requires_grad]
 
 
 @torch.no_grad()

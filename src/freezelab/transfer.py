@@ -27,7 +27,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from freezelab.params import BlockRow, BlockSummary, block_summary
+from freezelab.params import BlockRow, BlockSummary, block_summary, trainable_parameters
 from freezelab.plots import FROZEN_COLOUR, TRAINABLE_COLOUR, plot_bars, plot_curves, plot_freeze_map
 from freezelab.timing import progress
 from freezelab.training import History
@@ -189,7 +189,7 @@ def training_step_census(model: nn.Module, inputs: torch.Tensor, targets: torch.
     from torch.utils.flop_counter import FlopCounterMode
 
     model.zero_grad(set_to_none=True)
-    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+    optimizer = torch.optim.Adam(trainable_parameters(model), lr=1e-3)
     with FlopCounterMode(display=False) as counter:
         loss = nn.functional.cross_entropy(model(inputs), targets)
         forward_flops = counter.get_total_flops()
@@ -262,7 +262,7 @@ def discriminative_param_groups(
     names = list(names) if names is not None else [f"block {i}" for i in range(len(blocks))]
     groups = []
     for name, block, lr in zip(names, blocks, discriminative_learning_rates(len(blocks), lr_min, lr_max), strict=True):
-        params = [p for p in block.parameters() if p.requires_grad]
+        params = trainable_parameters(block)
         if params:
             groups.append({"params": params, "lr": lr, "name": name})
     return groups
