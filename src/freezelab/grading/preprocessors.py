@@ -65,6 +65,7 @@ from freezelab.grading.integrity import (
     strip_hidden_tests,
     zero_affected_tests,
 )
+from freezelab.grading.sandbox import Limits, SandboxedKernelManager, sandbox_disabled
 from freezelab.paths import SOLUTIONS_DIR
 
 DEFAULT_CELL_TIMEOUT = 30
@@ -169,13 +170,44 @@ class ResilientExecute(Execute):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("shutdown_kernel", "immediate")
+        if not sandbox_disabled():
+            kwargs["kernel_manager_class"] = SandboxedKernelManager
         super().__init__(*args, **kwargs)
         self._running_cell: int | None = None
+        self._learner_files: Path | None = None
+        self._sandbox_reports: list[dict[str, Any]] = []
+
+    def create_kernel_manager(self) -> Any:
+        km = super().create_kernel_manager()
+        if isinstance(km, SandboxedKernelManager):
+            km.learner_files = self._learner_files
+            km.limits = Limits.from_environment()
+            km.on_report = self._sandbox_reports.append
+        return km
+
+    def _submitted_folder(self, resources: ResourcesDict) -> Path | None:
+        """The learner's files as collected: what the sandboxed kernel may see (never the autograded copy)."""
+        info = resources.get("nbgrader", {})
+        submitted = self.config.CourseDirectory.get("submitted_directory")
+        if not (submitted and info.get("student") and info.get("assignment")):
+            return None
+        return Path(str(submitted)) / info["student"] / info["assignment"]
+
+    def _cap_words(self) -> str | None:
+        """Which sandbox cap stopped the last kernel, in words, if one did."""
+        report = self._sandbox_reports[-1] if self._sandbox_reports else {}
+        if report.get("memory_cap_hit"):
+            return f"used more than {report['memory_limit']} of memory and was stopped"
+        if report.get("cpu_cap_hit"):
+            return f"used more than {Limits.from_environment().cpu_seconds} s of CPU time and was stopped"
+        return None
 
     def preprocess(
         self, nb: NotebookNode, resources: ResourcesDict, km: Any = None
     ) -> tuple[NotebookNode, ResourcesDict]:
         original = copy.deepcopy(nb)
+        self._learner_files = self._submitted_folder(resources)
+        self._sandbox_reports = []
         titles = nb.metadata.get(METADATA_KEY, {}).get("titles", {})
         not_run: dict[int, str] = {}
         for attempt in range(self.max_kernel_restarts + 2):
@@ -190,7 +222,10 @@ class ResilientExecute(Execute):
                 if index is None or index in not_run:
                     raise
                 cell = working.cells[index]
-                if isinstance(error, DeadKernelError):
+                cap = self._cap_words() if isinstance(error, DeadKernelError) else None
+                if cap:
+                    what = f"{cap}; the notebook was run again from the start without it"
+                elif isinstance(error, DeadKernelError):
                     what = (
                         "made the Python kernel die (a crash, `os._exit()` or running out of memory); "
                         "the notebook was run again from the start without it"
@@ -218,8 +253,31 @@ class ResilientExecute(Execute):
                 )
             for problem in execution_problems(result):
                 record_problem(result, problem)
+            for problem in self._sandbox_problems():
+                record_problem(result, problem)
             return result, resources
         raise RuntimeError("the notebook could not be run")  # unreachable: the last attempt runs no failing cell
+
+    def _sandbox_problems(self) -> list[Problem]:
+        if sandbox_disabled():
+            return [
+                Problem(
+                    "unsandboxed",
+                    None,
+                    "This notebook was graded without the sandbox (--no-sandbox): its code ran with the "
+                    "grader's own rights.",
+                )
+            ]
+        limit = Limits.from_environment().processes
+        if any(report.get("process_cap_hit") for report in self._sandbox_reports):
+            return [
+                Problem(
+                    "cap",
+                    None,
+                    f"The notebook tried to run more than {limit} processes at once; the rest were refused.",
+                )
+            ]
+        return []
 
     def preprocess_cell(
         self, cell: NotebookNode, resources: ResourcesDict, index: int
