@@ -85,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     checking.add_argument("notebook", type=Path)
     checking.add_argument("--assignment", help="the assignment it belongs to (default: from its name)")
     checking.add_argument("--html", type=Path, help="where to write the feedback page")
+    checking.add_argument("--strict", action="store_true", help="exit 1 unless the notebook scores full marks")
     demo = commands.add_parser("demo", help="sample submissions through the whole pipeline")
     demo.add_argument("--out", type=Path, help="folder for the demo (default: a new temporary folder)")
     demo.add_argument("--jobs", type=int, default=1)
@@ -106,7 +107,11 @@ def main(argv: list[str] | None = None) -> int:
         html = args.html or Path(tempfile.mkdtemp(prefix="freezelab-feedback-")) / f"{args.notebook.stem}.html"
         result = check_notebook(args.notebook, args.assignment, html)
         print(report(result))
-        return 0 if result.full_marks else 1
+        # A partial score is a result, not a failure (--strict makes it one, for a learner's own CI);
+        # a notebook that could not be graded at all is one.
+        if not result.outcome.fully_graded:
+            return 1
+        return 1 if args.strict and not result.full_marks else 0
     if args.command == "demo":
         from freezelab.grading.demo import demo_report, run_demo
 

@@ -55,6 +55,10 @@ INSTALL_HINT = (
     "--no-sandbox; every note and feedback page then says that the notebook was graded unsandboxed."
 )
 NO_SANDBOX_ENV = "FREEZELAB_NO_SANDBOX"
+PASSED_ENVIRONMENT = (
+    *("PATH", "LANG", "LC_ALL", "OMP_NUM_THREADS", "MKL_NUM_THREADS"),
+    *("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"),
+)
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,9 @@ class Limits:
 
 def sandbox_disabled() -> bool:
     return os.environ.get(NO_SANDBOX_ENV) == "1"
+
+
+DEFAULT_LIMITS = Limits()
 
 
 class SandboxUnavailable(RuntimeError):
@@ -123,11 +130,11 @@ def bwrap_arguments(scratch: Path, command: list[str], views: dict[str, str] | N
     arguments += ["--proc", "/proc", "--dev", "/dev", "--size", str(64 * 1024**2), "--tmpfs", "/tmp"]
     arguments += ["--bind", str(scratch), str(scratch)]
     home = scratch / "home"
+    arguments += ["--chdir", str(scratch / "work"), "--clearenv"]
+    for name in PASSED_ENVIRONMENT:  # nothing else of the grader's environment (tokens, paths) gets in
+        if name in os.environ:
+            arguments += ["--setenv", name, os.environ[name]]
     arguments += [
-        "--chdir",
-        str(scratch / "work"),
-        "--unsetenv",
-        "JPY_PARENT_PID",
         "--setenv",
         "HOME",
         str(home),
@@ -300,7 +307,7 @@ def preflight() -> None:
     try:
         probe = "import socket, sys; s = socket.socket(); s.settimeout(1)\ntry:\n s.connect(('127.0.0.1', 9))\n"
         probe += " sys.exit(3)\nexcept OSError:\n print('sandbox ok')"
-        command = launcher_command(scratch, None, Limits(), [sys.executable, "-c", probe])
+        command = launcher_command(scratch, None, DEFAULT_LIMITS, [sys.executable, "-c", probe])
         result = subprocess.run(command, capture_output=True, text=True, timeout=60)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -318,7 +325,7 @@ class SandboxedKernelManager(AsyncKernelManager):
     learner_files: Path | None = None
     """The folder whose files the kernel may see (the learner's submission as submitted)."""
     on_report: Callable[[dict[str, Any]], None] | None = None
-    limits: Limits = Limits()
+    limits: Limits = DEFAULT_LIMITS
 
     async def _async_pre_start_kernel(self, **kw: Any) -> tuple[list[str], dict[str, Any]]:
         self._scratch = make_scratch(self.learner_files)

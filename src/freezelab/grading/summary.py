@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
 from freezelab.grading.course import Course
-from freezelab.grading.pipeline import TaskScore, task_scores
+from freezelab.grading.pipeline import TaskScore, integrity_text, task_scores
 
 
 @dataclass(frozen=True)
@@ -127,4 +127,14 @@ def summarise(course: Course, assignment: str | None = None) -> Summary:
     """Draw ``exports/summary.png`` from the gradebook and return it with a text version."""
     summaries = summarise_scores(task_scores(course, assignment))
     picture = draw(summaries, course.exports_dir / "summary.png")
-    return Summary(picture, summary_text(summaries), summaries)
+    text = "\n".join([summary_text(summaries), integrity_text(course), *withheld_text(course)])
+    return Summary(picture, text, summaries)
+
+
+def withheld_text(course: Course) -> list[str]:
+    """A line per feedback page that was withheld, so the instructor can follow up."""
+    lines = []
+    for submission in course.submissions():
+        for notebook in course.read_note(submission).get("withheld_feedback", []):
+            lines.append(f"feedback withheld: {submission}/{notebook}.html (it showed hidden-test text)")
+    return lines
