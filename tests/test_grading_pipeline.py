@@ -41,7 +41,7 @@ from freezelab.grading.pipeline import (
 from freezelab.paths import NOTEBOOKS_DIR, SOLUTIONS_DIR
 from tests.conftest import requires_sandbox
 
-pytestmark = requires_sandbox()
+pytestmark = [requires_sandbox(), pytest.mark.timeout(2400)]  # the class fixture grades 48 notebooks
 
 FILES = Path(__file__).parent / "files"
 GOLDEN = FILES / "freeze-it-yourself-expected-grades.json"

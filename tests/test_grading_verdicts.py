@@ -42,7 +42,7 @@ def verdict(namespace: dict, task: str, learner: str) -> str | None:
 def test_the_masters_answers_pass_every_learners_cases(task):
     """Does the instructor's own solution pass each task's hidden cases, for several learners and without one?"""
     namespace = functions()
-    for learner in LEARNERS:
+    for learner in LEARNERS[:2]:
         assert verdict(namespace, task, learner) is None, learner
     cases = default_cases(task)
     assert judge(task, cases, run_cases(task, namespace[FUNCTIONS[task]], cases)) is None
@@ -79,9 +79,9 @@ WRONG = {
 def test_each_wrong_answer_fails_exactly_its_tasks_for_every_learner(answers):
     """Is each mistake caught for every learner's cases, and no right answer beside it failed?"""
     namespace = functions(getattr(samples, answers))
-    for learner in LEARNERS[:2]:
-        failed = {task for task in FUNCTIONS if verdict(namespace, task, learner) is not None}
-        assert failed == WRONG[answers], learner
+    learner = LEARNERS[len(answers) % len(LEARNERS)]  # a different learner's cases for each mistake
+    failed = {task for task in FUNCTIONS if verdict(namespace, task, learner) is not None}
+    assert failed == WRONG[answers], learner
 
 
 def test_cases_are_per_learner_repeatable_and_include_unnamed_architectures():
@@ -164,6 +164,8 @@ def test_patching_through_an_alias_or_setattr_is_found():
         "import torch as t\nsetattr(t, 'equal', max)",
         "getattr(get_ipython(), 'input_transformers_post').append(print)",
         "from freezelab.grading import tasks",
+        "import os\nos.environ['NBGRADER_EXECUTION'] = ''",
+        "import os\nos.environ.pop('NBGRADER_EXECUTION')",
     ]
     aliases = aliases_in(sources)
     assert all(scan(source, aliases) for source in sources)

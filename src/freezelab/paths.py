@@ -6,4 +6,5 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 SOLUTIONS_DIR = REPO_ROOT / "solutions"
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 QUIZZES_DIR = REPO_ROOT / "quizzes"
+SCHEMA_DIR = QUIZZES_DIR / "schema"
 AUTOGRADER_DIR = REPO_ROOT / "autograder"

@@ -44,6 +44,7 @@ from typing import Any
 from jupyter_client.manager import AsyncKernelManager
 
 import freezelab
+from freezelab.paths import SCHEMA_DIR
 
 NOBODY = 65534
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -58,6 +59,7 @@ NO_SANDBOX_ENV = "FREEZELAB_NO_SANDBOX"
 PASSED_ENVIRONMENT = (
     *("PATH", "LANG", "LC_ALL", "OMP_NUM_THREADS", "MKL_NUM_THREADS"),
     *("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"),
+    "NBGRADER_EXECUTION",  # nbgrader tells the notebook it is being autograded (hidden tests check it)
 )
 
 
@@ -103,6 +105,8 @@ def _read_only_paths() -> list[str]:
     """What the kernel may read: the system, the Python installation, the environment, the package."""
     package = Path(freezelab.__file__).resolve().parent
     paths = ["/usr", "/etc", sys.base_prefix, sys.prefix, str(package)]
+    if SCHEMA_DIR.is_dir():  # the quizzes' JSON Schemas; never the question bank, which holds the key
+        paths.append(str(SCHEMA_DIR))
     for prefix in (sys.base_prefix, sys.prefix):  # a pyenv or venv python may be a link out of the prefix
         python = Path(prefix) / "bin" / "python3"
         if python.exists():

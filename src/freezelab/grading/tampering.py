@@ -9,7 +9,8 @@ a cell that does any of the following scores 0, with a line naming the cell, the
   ``math``, numpy, IPython or this course's package (``torch.isclose = ...``,
   ``nn.Module.parameters = ...``, ``setattr(builtins, "sum", ...)``);
 * changing the notebook's error handling: ``sys.excepthook``, IPython's ``showtraceback``,
-  ``set_custom_exc``, input or AST transformers, event callbacks;
+  ``set_custom_exc``, input or AST transformers, event callbacks; or the environment nbgrader uses to
+  tell the notebook it is being graded (``os.environ``);
 * running code it builds at run time or from another file: ``exec``, ``eval``, ``compile``,
   ``__import__``, ``importlib``, ``runpy``, ``%run``; reaching into the interpreter: ``ctypes``, ``gc``,
   ``sys.modules``, ``sys._getframe``, ``__builtins__``; reading notebooks (``nbformat``, ``nbclient``);
@@ -76,6 +77,21 @@ def _root(node: ast.AST) -> str | None:
     return node.id if isinstance(node, ast.Name) else None
 
 
+ENVIRON_CHANGES = {"update", "pop", "popitem", "clear", "setdefault", "__setitem__", "__delitem__"}
+
+
+def _is_environ(node: ast.AST) -> bool:
+    """``os.environ`` or ``os.environ[...]``: where nbgrader tells the notebook it is being graded."""
+    if isinstance(node, ast.Subscript):
+        node = node.value
+    return (
+        isinstance(node, ast.Attribute)
+        and node.attr == "environ"
+        and isinstance(node.value, ast.Name)
+        and (node.value.id == "os")
+    )
+
+
 def _dotted(node: ast.AST) -> str:
     try:
         return ast.unparse(node)
@@ -92,7 +108,9 @@ class _Scanner(ast.NodeVisitor):
         self.findings.append(Finding(getattr(node, "lineno", 0), what))
 
     def _protected_target(self, target: ast.AST) -> bool:
-        return isinstance(target, (ast.Attribute, ast.Subscript)) and _root(target) in self.aliases
+        return isinstance(target, (ast.Attribute, ast.Subscript)) and (
+            _root(target) in self.aliases or _is_environ(target)
+        )
 
     def _check_targets(self, node: ast.AST, targets: list[ast.AST]) -> None:
         for target in targets:
@@ -155,6 +173,16 @@ class _Scanner(ast.NodeVisitor):
         self.generic_visit(node)
 
     def visit_Call(self, node: ast.Call) -> None:
+        function = node.func
+        if isinstance(function, ast.Attribute) and (
+            (_is_environ(function.value) and function.attr in ENVIRON_CHANGES)
+            or (
+                isinstance(function.value, ast.Name)
+                and function.value.id == "os"
+                and function.attr in {"putenv", "unsetenv"}
+            )
+        ):
+            self._add(node, "changes the environment the grader reads (`os.environ`)")
         name = node.func.id if isinstance(node.func, ast.Name) else None
         shell = node.args and (_root(node.args[0]) in self.aliases or _root(node.args[0]) == "get_ipython")
         if name == "getattr" and shell and len(node.args) > 1:

@@ -23,13 +23,12 @@ from typing import Any, Literal
 import jsonschema
 import yaml
 
-from freezelab.paths import QUIZZES_DIR
+from freezelab.paths import QUIZZES_DIR, SCHEMA_DIR
 
 Difficulty = Literal["easy", "medium", "hard"]
 DIFFICULTIES: tuple[Difficulty, ...] = ("easy", "medium", "hard")
 OPTION_IDS = "ABCDEF"
 
-SCHEMA_DIR = QUIZZES_DIR / "schema"
 QUESTIONS_FILE = QUIZZES_DIR / "questions.yaml"
 QUIZ_SETS_FILE = QUIZZES_DIR / "quizzes.yaml"
 
