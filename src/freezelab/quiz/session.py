@@ -81,6 +81,26 @@ def option_order(question: Question, shuffle: bool, seed: int) -> tuple[Option, 
     return tuple(options)
 
 
+def exam_option_order(question: Question, learner: str) -> tuple[Option, ...]:
+    """The graded quiz's options in the order ``learner`` sees them, drawn from the learner id:
+    the same learner sees the same order at every visit, and neighbours (or the practice quiz of
+    lesson 02, in the bank's order) show other letters for the same option.
+
+    The order decides only the letters on screen. Answers are recorded by the bank's option id
+    (:meth:`ExamSession.record`), so the key in the hidden tests, which compares option ids,
+    follows every learner's order by itself, a regrade gives the same grade, and answer files
+    recorded before options were shuffled grade exactly as before.
+    """
+    options = list(question.options)
+    random.Random(f"exam:{learner}:{question.id}").shuffle(options)
+    return tuple(options)
+
+
+def shown_letters(options: tuple[Option, ...]) -> dict[str, str]:
+    """Option id to the letter shown beside it, for options in display order."""
+    return {option.id: letter for letter, option in zip(OPTION_IDS, options, strict=False)}
+
+
 class PracticeSession:
     """Immediate-feedback quiz logic over a keyed :class:`Quiz`."""
 
@@ -211,8 +231,13 @@ class PracticeSession:
 class ExamSession:
     """Answer recording for a graded quiz: no key, no verdict, just what was chosen."""
 
-    def __init__(self, quiz: Quiz, saved: Mapping[str, Any] | None = None):
+    def __init__(self, quiz: Quiz, saved: Mapping[str, Any] | None = None, learner: str | None = None):
         self.quiz = quiz
+        # With a learner, each question's options come in that learner's order (see
+        # exam_option_order); without one, in the bank's order.
+        self._orders = {
+            q.id: exam_option_order(q, learner) if learner else tuple(q.options) for q in quiz.questions
+        }
         self.answers: dict[str, str] = {}
         self.ignored: list[str] = []
         for question_id, option_id in ((saved or {}).get("answers") or {}).items():
@@ -231,6 +256,13 @@ class ExamSession:
             question.option(option_id)
             self.answers[question_id] = option_id
 
+    def options(self, question_id: str) -> tuple[Option, ...]:
+        return self._orders[question_id]
+
+    def label(self, question_id: str, option_id: str) -> str:
+        """The letter this learner sees for an option."""
+        return shown_letters(self._orders[question_id])[option_id]
+
     @property
     def answered(self) -> int:
         return len(self.answers)
@@ -244,4 +276,6 @@ class ExamSession:
             "learner": learner,
             "saved_at": now_iso(),
             "answers": ordered,
+            # The letters the learner saw, for messages only: grading reads "answers".
+            "shown": {qid: self.label(qid, option_id) for qid, option_id in ordered.items()},
         }
