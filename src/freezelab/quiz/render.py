@@ -52,7 +52,11 @@ STYLE = """
 .freezelab-quiz .fl-code .s, .freezelab-quiz .fl-code .s1, .freezelab-quiz .fl-code .s2,
 .freezelab-quiz .fl-code .sd { color: var(--jp-mirror-editor-string-color, #ba2121); }
 .freezelab-quiz .fl-code .mi, .freezelab-quiz .fl-code .mf, .freezelab-quiz .fl-code .m {
-  color: var(--jp-mirror-editor-number-color, #080); }
+  color: var(--jp-mirror-editor-number-color, #006b00); }
+/* JupyterLab's light theme draws numbers in #080, 4.3:1 on the code background: below WCAG AA. */
+[data-jp-theme-light="true"] .freezelab-quiz .fl-code .mi, [data-jp-theme-light="true"] .freezelab-quiz .fl-code .mf,
+[data-jp-theme-light="true"] .freezelab-quiz .fl-code .m { color: #006b00; }
+.freezelab-quiz input[type="radio"]:focus-visible { outline: 2px solid #1565c0; outline-offset: 2px; }
 .freezelab-quiz .fl-code .c, .freezelab-quiz .fl-code .c1 {
   color: var(--jp-mirror-editor-comment-color, #408080); font-style: italic; }
 .freezelab-quiz .fl-code .o { color: var(--jp-mirror-editor-operator-color, #aa22ff); }
@@ -209,7 +213,8 @@ def warning_html(messages: Sequence[str]) -> str:
 # ---------------------------------------------------------------------------- static fallbacks
 
 STATIC_NOTE = (
-    "This quiz is interactive: open the notebook in JupyterLab and run the cell to choose answers and get feedback."
+    "This quiz is interactive: run this cell (in JupyterLab or Jupyter Notebook) to choose answers and get "
+    "feedback; answers you saved before come back."
 )
 
 

@@ -10,8 +10,10 @@ the course's doors (``jupyter/``), drops the dead reference from the file writte
 reopened notebook shows the fallback; running the cell draws the live widget again. The notebook
 open in the browser keeps its live widgets: only the saved file changes.
 
-An output whose widget state is saved in the notebook itself (JupyterLab's "Save Widget State
-Automatically") can be drawn from that state, and is left as it is.
+The views go even where the notebook's metadata holds widget state (nbclient stores it, and so does
+JupyterLab's "Save Widget State Automatically"): JupyterLab draws from that state only when the
+setting is on, and a quiz drawn from it would show the verdicts and solutions the learner had
+opened, where the text fallback shows the questions alone.
 """
 
 from __future__ import annotations
@@ -19,20 +21,12 @@ from __future__ import annotations
 from typing import Any
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
-WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 NO_FALLBACK = "(An interactive widget was here: run the cell to show it again.)"
 
 
-def saved_widget_models(notebook: dict[str, Any]) -> set[str]:
-    """The ids of the widget models whose state the notebook's metadata holds."""
-    state = (notebook.get("metadata") or {}).get("widgets", {}).get(WIDGET_STATE, {})
-    return set((state.get("state") or {}).keys()) if isinstance(state, dict) else set()
-
-
 def drop_dead_widget_views(notebook: dict[str, Any]) -> int:
-    """Remove, in place, every widget view that could not be drawn without its kernel; return how
-    many. The other representations of the same output stay, so it still reads."""
-    saved = saved_widget_models(notebook)
+    """Remove, in place, every widget view (it cannot be drawn once the kernel is gone); return
+    how many. The other representations of the same output stay, so it still reads."""
     dropped = 0
     for cell in notebook.get("cells") or []:
         if cell.get("cell_type") != "code":
@@ -41,8 +35,7 @@ def drop_dead_widget_views(notebook: dict[str, Any]) -> int:
             data = output.get("data")
             if output.get("output_type") not in ("display_data", "execute_result") or not isinstance(data, dict):
                 continue
-            view = data.get(WIDGET_VIEW)
-            if view is None or (isinstance(view, dict) and view.get("model_id") in saved):
+            if WIDGET_VIEW not in data:
                 continue
             del data[WIDGET_VIEW]
             if not data:
