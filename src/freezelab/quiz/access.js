@@ -5,7 +5,8 @@
 // on them for notebook shortcuts ("a" inserts a cell, ArrowDown leaves for the next cell). This
 // view works on the quiz it sits in, and only on it:
 //  - data-lm-suppress-shortcuts on the quiz: Lumino, which dispatches the shortcuts of JupyterLab
-//    and Notebook 7, ignores every key pressed inside it;
+//    and Notebook 7, ignores every key pressed inside it; and focus and clicks inside the quiz do not
+//    reach the notebook, which would otherwise move the focus to the cell, outside the quiz;
 //  - each question is a group, its options a radiogroup, both named by the question's number and
 //    stem; the radios of one question share a name, so Tab enters and leaves the group in one step;
 //  - the arrow keys move to the previous or next option and choose it; Enter on an option presses
@@ -23,7 +24,12 @@ function labelIds(box, key) {
 }
 
 function applyTo(root, title) {
+  // Lumino stops looking for a shortcut at an element with this attribute, but only after trying
+  // the element the key was pressed on: so each focusable element of the quiz carries it too.
   root.setAttribute("data-lm-suppress-shortcuts", "true");
+  root.querySelectorAll("input, button, select, textarea, [tabindex]").forEach((node) => {
+    if (!node.hasAttribute("data-lm-suppress-shortcuts")) node.setAttribute("data-lm-suppress-shortcuts", "true");
+  });
   root.setAttribute("role", "region");
   root.setAttribute("aria-label", title);
   root.querySelectorAll(".freezelab-question").forEach((box) => {
@@ -93,7 +99,17 @@ function render({ model, el }) {
     applyTo(root, title());
     if (!root.dataset.flKeys) {
       root.dataset.flKeys = "on";
-      root.addEventListener("keydown", onKeydown);
+      root.addEventListener("keydown", (event) => {
+        onKeydown(event);
+        // JupyterLab and Notebook 7 listen for shortcuts on the document, after the event has
+        // bubbled up: a key pressed inside the quiz goes no further than the quiz.
+        event.stopPropagation();
+      });
+      // The notebook makes the quiz's cell active on focusin and mousedown, and then moves the
+      // focus from the option to the cell itself, where keys are shortcuts again: the quiz's own
+      // focus and clicks stay inside the quiz.
+      root.addEventListener("focusin", (event) => event.stopPropagation());
+      root.addEventListener("mousedown", (event) => event.stopPropagation());
     }
     // ipywidgets draws the questions one by one and may redraw options: keep them labelled.
     observer = new MutationObserver(() => {

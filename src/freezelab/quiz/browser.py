@@ -75,9 +75,17 @@ class LabServer:
 
 @contextmanager
 def running_lab(
-    root: Path, scratch: Path, environment: dict[str, str] | None = None, startup_timeout: float = 120
+    root: Path,
+    scratch: Path,
+    environment: dict[str, str] | None = None,
+    startup_timeout: float = 120,
+    door: str | None = None,
 ) -> Iterator[LabServer]:
-    """Start JupyterLab serving ``root``; stop it and every kernel it started on exit."""
+    """Start JupyterLab serving ``root``; stop it and every kernel it started on exit.
+
+    With ``door`` ("learner" or "instructor"), the course's settings for that door
+    (:mod:`freezelab.lab`) apply as well: its pre-save hook, extensions and lab settings.
+    """
     port, token = free_port(), secrets.token_hex(16)
     for name in ("runtime", "config/labconfig", "data", "workspaces"):
         (scratch / name).mkdir(parents=True, exist_ok=True)
@@ -93,6 +101,13 @@ def running_lab(
         JUPYTER_DATA_DIR=str(scratch / "data"),
         PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
     )
+    door_options: list[str] = []
+    if door is not None:
+        from freezelab.lab import DOORS, lab_command
+
+        door_command, door_env = lab_command(DOORS[door])
+        env["JUPYTER_CONFIG_PATH"] = door_env["JUPYTER_CONFIG_PATH"]
+        door_options = [option for option in door_command if option.startswith("--LabApp.app_settings_dir=")]
     log = scratch / "jupyterlab.log"
     command = [
         sys.executable,
@@ -108,6 +123,7 @@ def running_lab(
         f"--LabApp.workspaces_dir={scratch / 'workspaces'}",
         "--LabApp.news_url=None",
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        *door_options,
     ]
     with open(log, "w") as log_stream:
         process = subprocess.Popen(
@@ -158,7 +174,9 @@ def chromium_page(chromium: Path, width: int = 1280, height: int = 1000) -> Iter
 
 # ---------------------------------------------------------------------------- steps on the page
 
-QUIZ = ".widget-vbox.freezelab-quiz"
+# The notebook in view: JupyterLab keeps other open notebooks in hidden tabs.
+CURRENT = ".jp-NotebookPanel:not(.lm-mod-hidden)"
+QUIZ = f"{CURRENT} .widget-vbox.freezelab-quiz"
 
 
 def question_box(question_id: str) -> str:
