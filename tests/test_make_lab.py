@@ -162,8 +162,15 @@ def test_the_learner_door_in_chromium_shows_no_instructor_tool(learner_door):
         page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
         page.wait_for_selector(".jp-DirListing-item", timeout=60_000)
         page.wait_for_timeout(2_000)  # late plugins (nbgrader's, the news toast) have loaded
-        listed = set(page.locator(".jp-DirListing-item .jp-DirListing-itemText").all_inner_texts())
-        assert listed == LEARNER_TOP_LEVEL
+        items = ".jp-DirListing-item .jp-DirListing-itemText"
+        lessons = {p.name for p in (REPO / "notebooks" / "lessons").glob("*.ipynb")}
+        assert set(page.locator(items).all_inner_texts()) == lessons  # the start page's folder
+        page.locator(".jp-BreadCrumbs-home").first.click()  # the top of what a learner can browse
+        page.wait_for_function(
+            "([sel, n]) => document.querySelectorAll(sel).length === n", arg=[items, len(LEARNER_TOP_LEVEL)],
+            timeout=30_000,
+        )
+        assert set(page.locator(items).all_inner_texts()) == LEARNER_TOP_LEVEL
         assert "Freezing layers in PyTorch: start here" in page.locator(".jp-Notebook").inner_text()
         page.screenshot(path=str(artifacts / "learner-door.png"))
         assert page.locator(".jp-toast-message, .Toastify__toast").count() == 0  # no news pop-up
