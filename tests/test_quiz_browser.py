@@ -105,6 +105,10 @@ def test_mastery_test_clicked_through_in_jupyterlab(lab):
     bank = load_bank()
     try:
         browser.open_and_run_notebook(page, server, NOTEBOOK.name)
+        # Lesson 07 asks the graded quiz's questions: nothing is judged before the learner says
+        # the graded quiz is handed in.
+        assert page.locator(f"{browser.QUIZ} button.freezelab-check").first.is_disabled()
+        browser.unlock_graded_key(page)
 
         # Wrong, then right, with the mouse.
         browser.choose(page, QID, "4")

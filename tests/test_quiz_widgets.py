@@ -118,6 +118,8 @@ def test_closing_and_reopening_restores_answers_and_score(folder):
     """After a reopen (a new quiz object, as when the cell runs again), are the choice, the
     verdict, the revealed hint and the score back?"""
     quiz = build_quiz("mastery", learner="ada", progress_folder=folder)
+    quiz.unlock_button.click()
+    quiz.unlock_button.click()
     pick(quiz, QID, "4")
     quiz.view(QID).check_button.click()
     pick(quiz, QID, "2")
@@ -323,3 +325,28 @@ def test_every_quiz_carries_its_keyboard_and_screen_reader_layer(folder, tmp_pat
         first = quiz.widget.children[0]
         assert isinstance(first, QuizAccess) and first.title == quiz.quiz.title
         assert "data-lm-suppress-shortcuts" in ESM.read_text() == first._esm
+
+
+def test_lesson_07_keeps_the_graded_key_behind_a_confirmed_unlock(folder):
+    """In the lesson 07 quiz, are Check, Hint and Show solution disabled under a note until two
+    clicks on the unlock button, which then stays unlocked at the next visit and after Start over?"""
+    quiz = build_quiz("mastery", learner="ada", progress_folder=folder)
+    view = quiz.view(QID)
+    assert quiz.lock_box.layout.display == "flex" and "mastery-quiz" in quiz.lock_note.value
+    assert view.check_button.disabled and view.hint_button.disabled and view.solution_button.disabled
+    assert view.run_button is not None and view.run_button.disabled
+    pick(quiz, QID, "2")  # choosing is allowed, and judged by nobody
+    assert view.feedback.value == "" and "Correct" not in json.dumps([v.feedback.value for v in quiz.questions])
+    quiz.unlock_button.click()
+    assert view.check_button.disabled and "Click again" in quiz.unlock_button.description
+    quiz.unlock_button.click()
+    assert not view.check_button.disabled and quiz.lock_box.layout.display == "none"
+    view.check_button.click()
+    assert "Correct" in view.feedback.value
+    again = build_quiz("mastery", learner="ada", progress_folder=folder)
+    assert not again.view(QID).check_button.disabled and again.lock_box.layout.display == "none"
+    again.reset_button.click()
+    again.reset_button.click()
+    assert not again.session.locked
+    practice = build_quiz("practice", learner="ada", progress_folder=folder)
+    assert practice.lock_box.layout.display == "none" and not practice.view(QID).check_button.disabled

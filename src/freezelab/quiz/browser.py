@@ -203,6 +203,20 @@ def open_and_run_notebook(page: Any, server: LabServer, relative: str, timeout_m
     page.wait_for_selector(QUIZ, state="attached", timeout=timeout_ms)
 
 
+def unlock_graded_key(page: Any, timeout_ms: int = 10_000) -> None:
+    """In a quiz that holds a graded key (lesson 07), confirm twice that the graded quiz is handed
+    in, so verdicts and solutions show."""
+    button = page.locator(f"{QUIZ} button.freezelab-unlock")
+    button.click()
+    page.wait_for_function(
+        "sel => document.querySelector(sel).innerText.includes('Click again')",
+        arg=f"{QUIZ} button.freezelab-unlock",
+        timeout=timeout_ms,
+    )
+    button.click()
+    page.wait_for_selector(f"{QUIZ} .freezelab-lock", state="hidden", timeout=timeout_ms)
+
+
 def wait_for_idle_kernel(page: Any, timeout_ms: int = 120_000) -> None:
     """Wait until the status bar reports the notebook's kernel as connected and idle."""
     page.wait_for_function(

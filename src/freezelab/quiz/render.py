@@ -138,7 +138,23 @@ def option_label(letter: str, option: Option) -> str:
     return f"{letter}. {option.text}"
 
 
+def locked_html(assignment: str) -> str:
+    """The note over a practice quiz whose questions are the key of a graded assignment."""
+    return (
+        '<div class="fl-box fl-neutral" role="note"><strong>These questions are graded.</strong> '
+        f"They are the questions of the graded assignment <code>{html.escape(assignment)}</code>. "
+        "You can choose answers here, but verdicts, hints and solutions stay hidden until you have "
+        "handed that assignment in: answer it first, in its own notebook. Then press the button "
+        "below (twice) to practise here with feedback.</div>"
+    )
+
+
 def feedback_html(feedback: Feedback) -> str:
+    if feedback.status == "locked":
+        return (
+            '<div class="fl-box fl-neutral" role="status">Verdicts stay hidden until you have '
+            "handed in the graded quiz.</div>"
+        )
     if feedback.status == "no-selection":
         return '<div class="fl-box fl-neutral" role="status">Choose an option first, then press Check.</div>'
     assert feedback.option is not None

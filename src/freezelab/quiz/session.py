@@ -18,7 +18,7 @@ from freezelab.quiz.bank import OPTION_IDS, Option, Question, Quiz
 from freezelab.quiz.progress import now_iso
 from freezelab.quiz.runner import RunResult, run_snippet
 
-Status = Literal["correct", "incorrect", "no-selection"]
+Status = Literal["correct", "incorrect", "no-selection", "locked"]
 
 
 @dataclass
@@ -113,6 +113,9 @@ class PracticeSession:
         self.shuffle = quiz.shuffle_options if shuffle is None else shuffle
         saved = saved or {}
         self.seed = seed if seed is not None else saved.get("shuffle_seed", secrets.randbelow(2**31))
+        # A quiz whose questions are a graded key gives no verdict, hint or solution until the
+        # learner confirms they have handed the graded assignment in (see unlock).
+        self.key_unlocked = bool(saved.get("key_unlocked")) or quiz.graded_as is None
         self.restored: list[str] = []
         self.discarded: list[str] = []
         self.states = {q.id: QuestionState(q.fingerprint) for q in quiz.questions}
@@ -141,6 +144,15 @@ class PracticeSession:
         self.restored.append(question_id)
 
     # -- what the learner sees
+    @property
+    def locked(self) -> bool:
+        """True while the quiz holds a graded key the learner has not asked to see."""
+        return not self.key_unlocked
+
+    def unlock(self) -> None:
+        """The learner confirmed they have handed in the graded assignment (``quiz.graded_as``)."""
+        self.key_unlocked = True
+
     def options(self, question_id: str) -> tuple[Option, ...]:
         return self._orders[question_id]
 
@@ -162,6 +174,8 @@ class PracticeSession:
         """Judge the selected option and remember the attempt."""
         question = self.quiz.question(question_id)
         state = self.states[question_id]
+        if self.locked:
+            return Feedback("locked")
         if state.selected is None:
             return Feedback("no-selection")
         correct = state.selected == question.answer
@@ -178,22 +192,27 @@ class PracticeSession:
         """The verdict still on screen after a reopen: the last check, if the learner has not
         changed their selection since."""
         state = self.states[question_id]
-        if state.attempts and state.selected == state.attempts[-1]:
+        if not self.locked and state.attempts and state.selected == state.attempts[-1]:
             return self._feedback(self.quiz.question(question_id), state.attempts[-1])
         return None
 
     def show_hint(self, question_id: str) -> str:
+        if self.locked:
+            raise PermissionError(f"quiz {self.quiz.id!r} holds the key of {self.quiz.graded_as!r}")
         self.states[question_id].hint_shown = True
         return self.quiz.question(question_id).hint or ""
 
     def show_solution(self, question_id: str) -> Question:
+        if self.locked:
+            raise PermissionError(f"quiz {self.quiz.id!r} holds the key of {self.quiz.graded_as!r}")
         self.states[question_id].solution_shown = True
         return self.quiz.question(question_id)
 
     def can_run(self, question_id: str) -> bool:
         """Predict, then run: the snippet unlocks after a first check or the solution."""
         state = self.states[question_id]
-        return self.quiz.question(question_id).runnable and (bool(state.attempts) or state.solution_shown)
+        unlocked_by_learner = bool(state.attempts) or state.solution_shown
+        return not self.locked and self.quiz.question(question_id).runnable and unlocked_by_learner
 
     def run(self, question_id: str) -> RunResult:
         question = self.quiz.question(question_id)
@@ -224,6 +243,7 @@ class PracticeSession:
             "learner": learner,
             "saved_at": now_iso(),
             "shuffle_seed": self.seed,
+            **({"key_unlocked": self.key_unlocked} if self.quiz.graded_as else {}),
             "questions": {qid: state.as_document() for qid, state in self.states.items()},
         }
 

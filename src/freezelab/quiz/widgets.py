@@ -149,6 +149,15 @@ class QuestionView:
         self.output.value = ""
         self._update_run_button()
 
+    def set_locked(self, locked: bool) -> None:
+        """While the quiz holds a graded key, nothing that would reveal it can be pressed."""
+        for button in (self.check_button, self.hint_button, self.solution_button):
+            button.disabled = locked
+        self.check_button.tooltip = (
+            "Hidden until you have handed in the graded quiz" if locked else "Check the selected answer"
+        )
+        self._update_run_button()
+
     def _update_run_button(self) -> None:
         if self.run_button is None:
             return
@@ -248,17 +257,49 @@ class PracticeQuiz(_QuizDisplay):
         self.final_score = _html("", "freezelab-score-bottom")
         self.reset_button = _button("Start over", "Erase your answers to this quiz", "freezelab-reset", icon="undo")
         self.reset_button.on_click(lambda _: self.reset())
+        self._confirming_unlock = False
+        self.lock_note = _html(render.locked_html(quiz.graded_as or ""), "freezelab-lock-note")
+        self.unlock_button = _button(
+            "I have handed in the graded quiz: show verdicts and solutions",
+            "Only once your graded quiz is handed in",
+            "freezelab-unlock",
+            icon="unlock",
+        )
+        self.unlock_button.on_click(lambda _: self.unlock())
+        self.lock_box = widgets.VBox([self.lock_note, self.unlock_button])
+        self.lock_box.add_class("freezelab-lock")
         self.questions = [
             QuestionView(self.session, question, number, self._changed)
             for number, question in enumerate(quiz.questions, start=1)
         ]
         self.widget = widgets.VBox(
-            [QuizAccess(title=quiz.title), self.title, self.warning]
+            [QuizAccess(title=quiz.title), self.title, self.warning, self.lock_box]
             + [widgets.HBox([self.progress, self.score], layout=_CENTERED)]
             + [view.box for view in self.questions]
             + [widgets.HBox([self.final_score, self.reset_button], layout=_CENTERED)]
         )
         self.widget.add_class("freezelab-quiz")
+        self._show_lock()
+        self._update_totals()
+
+    def _show_lock(self) -> None:
+        locked = self.session.locked
+        self.lock_box.layout.display = "flex" if locked else "none"
+        for view in self.questions:
+            view.set_locked(locked)
+
+    def unlock(self) -> None:
+        """Show verdicts, hints and solutions, after a second click to confirm."""
+        if not self._confirming_unlock:
+            self._confirming_unlock = True
+            self.unlock_button.description = "Click again to confirm: the graded quiz is handed in"
+            self.unlock_button.button_style = "warning"
+            return
+        self.session.unlock()
+        for view in self.questions:
+            view.refresh()
+        self._show_lock()
+        self.save()
         self._update_totals()
 
     def _orders(self) -> dict[str, Any]:
