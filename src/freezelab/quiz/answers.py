@@ -75,16 +75,29 @@ def read_recorded_answers(path: str | Path = "mastery-answers.json") -> Recorded
     return RecordedAnswers(document["answers"], document.get("shown"))
 
 
+class UnansweredQuestion(AssertionError):
+    """A question without a recorded answer, under nbgrader's Validate.
+
+    IPython draws an exception that has ``_render_traceback_`` with those lines instead of a
+    traceback: the learner reads the message under their own check cell (which nbgrader's
+    report shows above it), not the course's internals.
+    """
+
+    def _render_traceback_(self) -> list[str]:
+        # One sentence a line: nbgrader's report cuts long lines.
+        first, _, rest = str(self).partition(". ")
+        return [f"AssertionError: {first}.", *([rest] if rest else [])]
+
+
 def report_recorded_answer(answers: dict[str, str], question_id: str, number: int) -> None:
     """Print whether question ``number`` has a recorded answer (never whether it is right).
 
     Under nbgrader's Validate button (``NBGRADER_EXECUTION=validate``) a missing answer is an
     assertion failure instead, so validation lists exactly the questions still unanswered; the
-    learner's traceback then ends at their own check cell (``__tracebackhide__`` hides this
-    function's frame from IPython). Running the notebook normally only prints, so the learner's
-    copy runs top to bottom. Returns nothing, so the check cell echoes nothing after the message.
+    learner reads only the message (:class:`UnansweredQuestion`). Running the notebook normally
+    only prints, so the learner's copy runs top to bottom. Returns nothing, so the check cell
+    echoes nothing after the message.
     """
-    __tracebackhide__ = True
     if question_id in answers:
         letter = getattr(answers, "letters", {}).get(question_id)
         print(f"Question {number}: answer {letter} recorded." if letter else f"Question {number}: answer recorded.")
@@ -94,7 +107,7 @@ def report_recorded_answer(answers: dict[str, str], question_id: str, number: in
         "an unanswered question scores 0."
     )
     if _validating() and not inside(Path.cwd(), SOLUTIONS_DIR):
-        raise AssertionError(message)
+        raise UnansweredQuestion(message)
     print(message)
 
 
