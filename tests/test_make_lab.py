@@ -132,6 +132,9 @@ def test_the_learner_door_serves_learner_notebooks_and_no_key(learner_door):
     for extension in (*INSTRUCTOR_TOOLS, NEWS):
         assert extension in disabled
     assert "@jupyter/nbgrader:validate-assignment" not in disabled  # learners keep Validate
+    status, body = learner_door.get("/lab/api/settings/@jupyterlab/notebook-extension:tracker")
+    # The door's overrides become the defaults: a closed tab frees its kernel.
+    assert status == 200 and json.loads(body)["schema"]["properties"]["kernelShutdown"]["default"] is True
 
 
 def test_the_instructor_door_serves_everything(instructor_door):

@@ -183,9 +183,10 @@ def question_box(question_id: str) -> str:
     return f"{QUIZ} .freezelab-q-{question_id}"
 
 
-def open_and_run_notebook(page: Any, server: LabServer, relative: str, timeout_ms: int = 120_000) -> None:
-    """Open the notebook, wait until its kernel is idle, run all cells, wait for a quiz widget."""
-    page.goto(server.notebook_url(relative), timeout=timeout_ms)
+def open_and_run_notebook(page: Any, server: LabServer, relative: str, timeout_ms: int = 240_000) -> None:
+    """Open the notebook alone (``?reset``: no tabs restored from an earlier page), wait until its
+    kernel is idle, run all cells, wait for a quiz widget. The timeout allows for a loaded machine."""
+    page.goto(server.notebook_url(relative) + "&reset", timeout=timeout_ms)
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=timeout_ms)
     wait_for_idle_kernel(page, timeout_ms)
     run_all_cells(page)
