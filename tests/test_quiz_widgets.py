@@ -350,3 +350,25 @@ def test_lesson_07_keeps_the_graded_key_behind_a_confirmed_unlock(folder):
     assert not again.session.locked
     practice = build_quiz("practice", learner="ada", progress_folder=folder)
     assert practice.lock_box.layout.display == "none" and not practice.view(QID).check_button.disabled
+
+
+def test_the_check_cell_names_the_letter_the_learner_saw(tmp_path, capsys):
+    """Does a check cell's message give the letter shown to this learner, not the bank's id?"""
+    from freezelab.quiz import report_recorded_answer
+    from freezelab.quiz.session import exam_option_order, shown_letters
+
+    shutil.copy(KEYLESS_TARGETS["mastery"], tmp_path / "q.json")
+    exam = build_exam(tmp_path / "q.json", tmp_path / "a.json", learner="ada")
+    # A question and an option whose letter moved for this learner.
+    number, option_id, letter = next(
+        (number, option_id, letter)
+        for number, view in enumerate(exam.questions, start=1)
+        for option_id, letter in shown_letters(exam_option_order(view.question, "ada")).items()
+        if option_id != letter
+    )
+    view = exam.questions[number - 1]
+    exam.answer(view.question.id, option_id)
+    assert read_recorded_answers(tmp_path / "a.json")[view.question.id] == option_id  # graded: the id
+    assert report_recorded_answer(read_recorded_answers(tmp_path / "a.json"), view.question.id, number) is None
+    assert capsys.readouterr().out == f"Question {number}: answer {letter} recorded.\n"
+    assert f"Recorded: <strong>{letter}</strong>" in view.status.value
