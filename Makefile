@@ -67,4 +67,4 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_quiz_feedback.py
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests benchmarks tools
+	$(VENV)/bin/ruff check src tests benchmarks

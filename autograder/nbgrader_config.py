@@ -18,7 +18,9 @@ STATE_DIR = Path(os.environ.get("FREEZELAB_GRADING_DIR", Path(__file__).resolve(
 
 c.CourseDirectory.course_id = "freezing-layers"
 c.CourseDirectory.root = str(REPO_ROOT)
-c.CourseDirectory.source_directory = "solutions"
+# The masters; FREEZELAB_SOURCE_DIR points elsewhere only for the tests' stock-nbgrader control.
+SOURCE_DIR = Path(os.environ.get("FREEZELAB_SOURCE_DIR", REPO_ROOT / "solutions")).resolve()
+c.CourseDirectory.source_directory = str(SOURCE_DIR)
 c.CourseDirectory.release_directory = os.environ.get("FREEZELAB_RELEASE_DIR", "notebooks")
 # Absolute step folders: nbgrader joins them onto the root, and an absolute path wins.
 c.CourseDirectory.submitted_directory = str(STATE_DIR / "submitted")
@@ -39,4 +41,4 @@ c.ZipCollectApp.collect_directory_structure = str(STATE_DIR / "downloaded" / "{a
 if os.environ.get("FREEZELAB_STOCK_NBGRADER") != "1":
     from freezelab.grading.preprocessors import harden
 
-    harden(c, source_directory=REPO_ROOT / "solutions")
+    harden(c, source_directory=SOURCE_DIR, state_directory=STATE_DIR)

@@ -6,7 +6,8 @@ folders, in the same run:
 * stock: ``nbgrader generate_assignment`` then ``nbgrader autograde`` as nbgrader ships
   (``FREEZELAB_STOCK_NBGRADER=1``: none of this course's preprocessors);
 * ours:  ``python -m freezelab.grading autograde`` (the hardened preprocessors, the batch runner,
-  the checks and the notes it writes).
+  the checks and the notes it writes), every kernel in the bubblewrap sandbox;
+* ours without the sandbox (``--no-sandbox``), to show what the sandbox costs.
 
 Both are timed as an instructor would run them, from the shell, assignment generation included.
 The two alternate when ``--repeats`` is above 1, and the median is reported, because a shared
@@ -50,12 +51,13 @@ def run_stock(state: Path) -> float:
     return time.perf_counter() - started
 
 
-def run_ours(state: Path) -> float:
+def run_ours(state: Path, sandbox: bool = True) -> float:
     env = dict(os.environ)
     env.pop("FREEZELAB_STOCK_NBGRADER", None)
     started = time.perf_counter()
+    flags = [] if sandbox else ["--no-sandbox"]
     subprocess.run(
-        [sys.executable, "-m", "freezelab.grading", "--state", str(state), "autograde", "--assignment", FREEZE],
+        [sys.executable, "-m", "freezelab.grading", "--state", str(state), *flags, "autograde", "--assignment", FREEZE],
         cwd=REPO_ROOT,
         env=env,
         check=True,
@@ -78,11 +80,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
 
-    times: dict[str, list[float]] = {"stock nbgrader": [], "freezelab pipeline": []}
+    runners = {
+        "stock nbgrader": run_stock,
+        "freezelab pipeline": run_ours,
+        "freezelab, no sandbox": lambda state: run_ours(state, sandbox=False),
+    }
+    times: dict[str, list[float]] = {label: [] for label in runners}
     given: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="freezelab-bench-autograde-") as scratch:
         for repeat in range(args.repeats):
-            order = [("stock nbgrader", run_stock), ("freezelab pipeline", run_ours)]
+            order = list(runners.items())
             if repeat % 2:
                 order.reverse()
             for label, runner in order:
@@ -105,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     ratio = figures["freezelab pipeline"] / figures["stock nbgrader"]
     print(f"  the pipeline takes {ratio:.2f}x the time of stock nbgrader per submission")
+    sandbox = figures["freezelab pipeline"] / figures["freezelab, no sandbox"]
+    print(f"  sandboxed vs unsandboxed: {sandbox:.2f}x the time per submission")
     if args.json:
         args.json.write_text(
             json.dumps(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -39,3 +40,11 @@ def _isolated_learner_state(tmp_path_factory: pytest.TempPathFactory, monkeypatc
 
 def running_in_ci() -> bool:
     return os.environ.get("CI", "").lower() == "true"
+
+
+def requires_sandbox() -> pytest.MarkDecorator:
+    """Tests that autograde run learner code in bubblewrap: skipped with a reason without it, required in CI."""
+    missing = shutil.which("bwrap") is None
+    if missing and running_in_ci():
+        raise RuntimeError("CI must have bubblewrap for the autograder's sandbox: .ci/run installs it")
+    return pytest.mark.skipif(missing, reason="bubblewrap is not installed (apt-get install bubblewrap)")

@@ -9,12 +9,16 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import requires_sandbox
+
+pytestmark = requires_sandbox()
+
 SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_autograde.py"
 
 
 @pytest.mark.slow
 def test_the_benchmark_times_stock_nbgrader_and_the_pipeline_on_the_same_submissions(tmp_path):
-    """Does the benchmark print seconds per submission for stock nbgrader and for the pipeline, same scores?"""
+    """Does the benchmark print seconds per submission for stock nbgrader, the pipeline and it unsandboxed?"""
     figures = tmp_path / "figures.json"
     result = subprocess.run(
         [sys.executable, str(SCRIPT), "--copies", "1", "--json", str(figures)],
@@ -25,6 +29,7 @@ def test_the_benchmark_times_stock_nbgrader_and_the_pipeline_on_the_same_submiss
     assert result.returncode == 0, result.stdout + result.stderr
     assert "s per submission" in result.stdout
     data = json.loads(figures.read_text())
-    assert set(data["seconds_per_submission"]) == {"stock nbgrader", "freezelab pipeline"}
+    assert set(data["seconds_per_submission"]) == {"stock nbgrader", "freezelab pipeline", "freezelab, no sandbox"}
     assert all(value > 0 for value in data["seconds_per_submission"].values())
-    assert data["scores"] == {"stock nbgrader": [20.0], "freezelab pipeline": [20.0]}
+    assert data["scores"] == {"stock nbgrader": [20.0], "freezelab pipeline": [20.0], "freezelab, no sandbox": [20.0]}
+    assert "sandboxed vs unsandboxed" in result.stdout

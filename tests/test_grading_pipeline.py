@@ -16,8 +16,10 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
+import threading
 import zipfile
 from pathlib import Path
 
@@ -37,6 +39,9 @@ from freezelab.grading.pipeline import (
     sync_assignments,
 )
 from freezelab.paths import NOTEBOOKS_DIR, SOLUTIONS_DIR
+from tests.conftest import requires_sandbox
+
+pytestmark = requires_sandbox()
 
 FILES = Path(__file__).parent / "files"
 GOLDEN = FILES / "freeze-it-yourself-expected-grades.json"
@@ -45,6 +50,7 @@ SAMPLES = {sample.name: sample for sample in samples.freeze_it_yourself_samples(
 # The per-cell time limit while testing: enough for a loaded two-core machine, short enough that
 # the two endless-loop samples do not dominate the run.
 CELL_TIMEOUT = "20"
+LOOPBACK_PORTS = range(47100, 47110)
 
 
 def digest(path: Path) -> str:
@@ -83,9 +89,52 @@ def graded_class(tmp_path_factory):
         folder.mkdir(parents=True)
         shutil.copyfile(FILES / sample.filename, folder / f"{ASSIGNMENT}.ipynb")
     before = {p: digest(p) for p in incoming.rglob("*") if p.is_file()}
-    result = run_cli("all", str(incoming), "--assignment", ASSIGNMENT, "--jobs", "2", state=state)
+    with LoopbackListeners() as listeners:  # what `hostile-loopback-network` tries to reach
+        result = run_cli("all", str(incoming), "--assignment", ASSIGNMENT, "--jobs", "2", state=state)
     assert result.returncode == 0, result.stdout + result.stderr
-    return {"incoming": incoming, "course": Course(state), "result": result, "before": before}
+    return {"incoming": incoming, "course": Course(state), "result": result, "before": before, "hits": listeners.hits}
+
+
+class LoopbackListeners:
+    """Services on the host's loopback (ports 47100-47109) that record every connection they accept."""
+
+    def __init__(self) -> None:
+        self.hits: list[int] = []
+        self._sockets: list[socket.socket] = []
+        self._stop = threading.Event()
+
+    def __enter__(self) -> LoopbackListeners:
+        for port in LOOPBACK_PORTS:
+            server = socket.socket()
+            server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                server.bind(("127.0.0.1", port))
+            except OSError:  # taken by something else on this machine: the other ports will do
+                server.close()
+                continue
+            server.listen()
+            server.settimeout(0.2)
+            self._sockets.append(server)
+        assert self._sockets, f"none of the ports {LOOPBACK_PORTS} is free for the loopback listeners"
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+        return self
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            for server in self._sockets:
+                try:
+                    connection, _ = server.accept()
+                except OSError:
+                    continue
+                self.hits.append(server.getsockname()[1])
+                connection.close()
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        for server in self._sockets:
+            server.close()
 
 
 @pytest.mark.slow
@@ -148,6 +197,15 @@ def test_each_structural_or_broken_case_gets_a_clear_line(graded_class):
         "edited-points": ("edited-metadata", "Task 1"),
         "deleted-setup-cell": ("restored", "set-up"),
         "broken-kernel-crash": ("kernel", "Task 8"),
+        "hostile-os-exit": ("kernel", "Cell"),
+        "hostile-memory-6gb": ("kernel", "more than 2 GiB"),
+        "hostile-fork-bomb": ("cap", "more than 64 processes"),
+        "cheat-swallow-errors-blank": ("tampering", "input transformers"),
+        "cheat-showtraceback-blank": ("tampering", "showtraceback"),
+        "cheat-execute-master": ("tampering", "freezelab"),
+        "cheat-monkeypatch-torch-and-builtins": ("tampering", "torch.equal"),
+        "hostile-prints-a-hidden-line": ("withheld", "feedback withheld"),
+        "hostile-prints-hidden-transformed": ("withheld", "feedback withheld"),
         "broken-uninterruptible-loop": ("kernel", "Task 5"),
         "broken-endless-loop": ("error", "Task 7"),
         "broken-syntax-error": ("error", "Task 4"),
@@ -164,7 +222,11 @@ def test_each_structural_or_broken_case_gets_a_clear_line(graded_class):
             assert "could not be read" in message
         else:
             assert words in message, (name, message)
-    for name in ("solution", "correct-with-torch-warning", "untouched-release", "wrong-as-the-lesson-warns"):
+    quiet = ["solution", "correct-with-torch-warning", "untouched-release", "wrong-as-the-lesson-warns"]
+    quiet += ["correct-unusual-styles", "correct-with-helper-cells", "wrong-prefix-without-dot"]
+    quiet += ["hostile-gradebook-rewrite", "hostile-gradebook-header", "hostile-survivor-process"]
+    quiet += ["hostile-writes-outside", "hostile-loopback-network"]
+    for name in quiet:
         assert course.read_note(Submission(ASSIGNMENT, name))["problems"] == [], name
 
 
@@ -195,11 +257,35 @@ def hidden_lines() -> set[str]:
 
 
 @pytest.mark.slow
+def test_hostile_code_reaches_nothing_outside_its_sandbox(graded_class):
+    """Loopback services, the gradebook, other submissions, processes left behind: is each out of reach?"""
+    assert graded_class["hits"] == [], "a sandboxed kernel reached a service on the host's loopback"
+    assert "byte-identical before and after grading" in graded_class["result"].stdout
+    left = subprocess.run(["pgrep", "-u", "nobody"], capture_output=True, text=True).stdout.split()
+    assert left == [], "processes started by learner code outlived the grading"
+    with graded_class["course"].gradebook() as gradebook:  # still a database, still everyone's grades
+        assert len(gradebook.find_assignment(ASSIGNMENT).submissions) == len(SAMPLES)
+
+
+@pytest.mark.slow
+def test_a_page_that_shows_hidden_tests_is_withheld_for_its_learner_alone(graded_class):
+    """Are only the two pages that printed hidden-test text withheld, named in the summary, and the rest released?"""
+    course = graded_class["course"]
+    withheld = {s.student for s in course.submissions(ASSIGNMENT) if course.read_note(s).get("withheld_feedback")}
+    assert withheld == {"hostile-prints-a-hidden-line", "hostile-prints-hidden-transformed"}
+    for name in withheld:
+        page = html_text((course.feedback_dir / name / ASSIGNMENT / f"{ASSIGNMENT}.html").read_text())
+        assert "withheld" in page and "hidden_tests" not in page
+        assert f"feedback withheld: {name}/{ASSIGNMENT}/{ASSIGNMENT}.html" in graded_class["result"].stdout
+    assert gradebook_scores(course)["hostile-prints-a-hidden-line"]["score"] == 20.0
+
+
+@pytest.mark.slow
 def test_feedback_pages_hold_no_hidden_test_source(graded_class):
     """Does any line of any hidden test reach any learner's feedback page, in code or in a traceback?"""
     course = graded_class["course"]
     lines = hidden_lines()
-    assert len(lines) > 100
+    assert len(lines) >= 9  # a probe call per test cell, and its import
     pages = sorted(course.feedback_dir.glob(f"*/{ASSIGNMENT}/*.html"))
     assert {p.parent.parent.name for p in pages} == set(SAMPLES)
     for page in pages:
@@ -284,19 +370,60 @@ def test_grading_again_gives_the_same_grades(graded_class):
 # ------------------------------------------------------------------------------------ stock nbgrader
 
 
+STOCK_CONTROL = FILES / "stock-control"
+"""The master as nbgrader users write it (hidden tests as assertions in the test cells): the control."""
+HOLES = sorted(name for name, sample in SAMPLES.items() if sample.hole is not None)
+STOCK_LOOPBACK_HITS: list[int] = []
+
+
 @pytest.fixture(scope="module")
 def stock_class(tmp_path_factory):
-    """Three of the same fixtures through nbgrader as it ships (no preprocessors of ours)."""
-    course = Course(tmp_path_factory.mktemp("stock-state"))
-    for name in ("correct-with-torch-warning", "deleted-test-cell", "deleted-setup-cell"):
+    """Some of the same fixtures through nbgrader as it ships (no preprocessors, no sandbox of ours).
+
+    Only files whose damage stays inside this throwaway state folder run here: learner code runs
+    unsandboxed, as root, as it does under stock nbgrader.
+    """
+    course = Course(tmp_path_factory.mktemp("stock-state"), solutions_dir=STOCK_CONTROL)
+    names = ["correct-with-torch-warning", "deleted-test-cell", "deleted-setup-cell", "hostile-loopback-network"]
+    with LoopbackListeners() as listeners:
+        stock_grade(course, [*names, *HOLES])
+        course.nbgrader("generate_feedback", ASSIGNMENT, "--force", stock=True)
+    STOCK_LOOPBACK_HITS.extend(listeners.hits)
+    return course
+
+
+def stock_grade(course: Course, names: list[str]) -> None:
+    for name in names:
         folder = course.submitted_dir / name / ASSIGNMENT
         folder.mkdir(parents=True)
         shutil.copyfile(FILES / SAMPLES[name].filename, folder / f"{ASSIGNMENT}.ipynb")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("FREEZELAB_CELL_TIMEOUT", CELL_TIMEOUT)
         autograde(course, ASSIGNMENT, progress=False, stock=True)
-        course.nbgrader("generate_feedback", ASSIGNMENT, "--force", stock=True)
-    return course
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", HOLES)
+def test_each_hole_is_real_under_stock_nbgrader(stock_class, graded_class, name):
+    """Does stock nbgrader give the cheat the points it did not earn, where ours gives what it earned?"""
+    stock = gradebook_scores(stock_class)
+    ours = gradebook_scores(graded_class["course"])[name]["score"]
+    assert stock[name]["score"] == SAMPLES[name].hole != ours
+
+
+@pytest.mark.slow
+def test_under_stock_nbgrader_learner_code_reaches_the_network(stock_class, graded_class):
+    """Does the loopback sample reach a service on the host under stock nbgrader (and nothing under ours)?"""
+    assert STOCK_LOOPBACK_HITS and graded_class["hits"] == []
+
+
+@pytest.mark.slow
+def test_under_stock_nbgrader_a_learner_rewrites_the_gradebook(tmp_path, graded_class):
+    """Does a learner graded later zero one graded earlier under stock nbgrader (and nobody under ours)?"""
+    course = Course(tmp_path / "stock-state", solutions_dir=STOCK_CONTROL)
+    stock_grade(course, ["correct-requires-grad-underscore", "hostile-gradebook-rewrite"])
+    assert gradebook_scores(course)["correct-requires-grad-underscore"]["score"] == 0.0
+    assert gradebook_scores(graded_class["course"])["correct-requires-grad-underscore"]["score"] == 20.0
 
 
 @pytest.mark.slow

@@ -22,8 +22,9 @@ import pytest
 
 from freezelab.paths import AUTOGRADER_DIR, SOLUTIONS_DIR
 from freezelab.quiz import build_exam, load_bank, load_quiz
+from tests.conftest import requires_sandbox
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, requires_sandbox()]
 
 FILES = Path(__file__).parent / "files"
 GOLDEN = FILES / "quiz-mastery-expected-grades.json"

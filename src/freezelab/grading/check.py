@@ -24,8 +24,11 @@ from freezelab.grading.pipeline import (
     task_scores,
 )
 from freezelab.grading.preprocessors import first_error
+from freezelab.grading.tasks import SECRET_FILE
+from freezelab.paths import NOTEBOOKS_DIR
 
 LEARNER = "me"
+CHECK_SECRET = "freezelab-check"
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,8 @@ class CheckResult:
     reasons: dict[str, str]
     """Why each failed test cell failed (the error it stopped with), by grade id."""
     feedback_page: Path | None
+    renamed: str | None = None
+    """The file's own name, when it is not the name the class grader looks for."""
 
     @property
     def full_marks(self) -> bool:
@@ -64,6 +69,9 @@ def check_notebook(path: Path, assignment: str | None = None, html: Path | None 
         folder = course.submitted_dir / LEARNER / assignment
         folder.mkdir(parents=True)
         shutil.copyfile(path, folder / f"{notebook}.ipynb")
+        for sibling in companion_files(path, assignment):  # the mastery quiz's answers file, for one
+            shutil.copyfile(sibling, folder / sibling.name)
+        (course.state_dir / SECRET_FILE).write_text(CHECK_SECRET)  # the same cases at every check
         sync_assignments(course, [assignment])
         outcome = autograde_submission(course, submission)
         rows = [row for row in task_scores(course, assignment) if row.notebook == notebook]
@@ -82,7 +90,19 @@ def check_notebook(path: Path, assignment: str | None = None, html: Path | None 
             html.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(page, html)
             kept = html
-    return CheckResult(outcome, rows, reasons, kept)
+    renamed = path.name if path.name != f"{notebook}.ipynb" else None
+    return CheckResult(outcome, rows, reasons, kept, renamed)
+
+
+def companion_files(path: Path, assignment: str) -> list[Path]:
+    """Files beside the notebook that go with it: those its release has, and the learner's answers
+    files (``*.json``: the mastery quiz's ``mastery-answers.json``), at most 1 MB each."""
+    released = {p.name for p in (NOTEBOOKS_DIR / assignment).glob("*") if p.is_file() and p.suffix != ".ipynb"}
+    return sorted(
+        p
+        for p in path.parent.glob("*")
+        if p.is_file() and p != path and (p.name in released or p.suffix == ".json") and p.stat().st_size <= 2**20
+    )
 
 
 def report(result: CheckResult) -> str:
@@ -99,6 +119,18 @@ def report(result: CheckResult) -> str:
     if outcome.problems:
         lines.append("What the grader found:")
         lines += [f"  - {problem.message}" for problem in outcome.problems]
+    if result.renamed:
+        expected = f"{outcome.submission.assignment}.ipynb"
+        names = sorted(result.outcome.notebooks)
+        expected = ", ".join(f"{name}.ipynb" for name in names) or expected
+        lines.append(
+            f"WARNING: this file is called {result.renamed}; the class grader looks for {expected} and gives 0 "
+            f"to a notebook of another name. It was graded here as {expected}: rename it before you submit."
+        )
+    lines.append(
+        "The class grader tries your functions on hidden cases drawn for you; this check draws its own, so an "
+        "answer that is right only some of the time can score differently there."
+    )
     if result.feedback_page:
         lines.append(f"Feedback page: {result.feedback_page}")
     return "\n".join(lines)

@@ -15,6 +15,7 @@ The class's state is ``autograder/`` unless ``--state`` or ``FREEZELAB_GRADING_D
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -33,6 +34,25 @@ def _print_outcomes(outcomes: list) -> None:
             print(f"    - {problem.message}")
 
 
+RUNS_LEARNER_CODE = {"all", "autograde", "check", "demo"}
+
+
+def _sandbox_or_refusal(no_sandbox: bool) -> str | None:
+    """Make sure learner code will run sandboxed, or say why grading cannot start. ``None``: go ahead."""
+    from freezelab.grading.sandbox import NO_SANDBOX_ENV, SandboxUnavailable, preflight
+
+    if no_sandbox:
+        os.environ[NO_SANDBOX_ENV] = "1"
+        print("warning: --no-sandbox: learner code runs with your own rights; every note says so.", file=sys.stderr)
+        return None
+    os.environ.pop(NO_SANDBOX_ENV, None)
+    try:
+        preflight()
+    except SandboxUnavailable as error:
+        return f"Nothing was graded. {error}"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m freezelab.grading",
@@ -41,6 +61,11 @@ def main(argv: list[str] | None = None) -> int:
         epilog="commands:\n" + "\n".join(__doc__.split("\n")[1:]).replace("``", ""),
     )
     parser.add_argument("--state", help="the grading state folder (default: $FREEZELAB_GRADING_DIR or autograder/)")
+    parser.add_argument(
+        "--no-sandbox",
+        action="store_true",
+        help="run learner code without bubblewrap (only inside a container of your own); every note says so",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     every = commands.add_parser("all", help="collect, autograde, feedback, export, summary")
@@ -60,12 +85,18 @@ def main(argv: list[str] | None = None) -> int:
     checking.add_argument("notebook", type=Path)
     checking.add_argument("--assignment", help="the assignment it belongs to (default: from its name)")
     checking.add_argument("--html", type=Path, help="where to write the feedback page")
+    checking.add_argument("--strict", action="store_true", help="exit 1 unless the notebook scores full marks")
     demo = commands.add_parser("demo", help="sample submissions through the whole pipeline")
     demo.add_argument("--out", type=Path, help="folder for the demo (default: a new temporary folder)")
     demo.add_argument("--jobs", type=int, default=1)
     demo.add_argument("--only", action="append", metavar="SAMPLE", help="only this sample (repeatable)")
     args = parser.parse_args(argv)
 
+    if args.command in RUNS_LEARNER_CODE:
+        refusal = _sandbox_or_refusal(args.no_sandbox)
+        if refusal:
+            print(refusal, file=sys.stderr)
+            return 2
     if args.command == "check":
         import tempfile
 
@@ -76,7 +107,11 @@ def main(argv: list[str] | None = None) -> int:
         html = args.html or Path(tempfile.mkdtemp(prefix="freezelab-feedback-")) / f"{args.notebook.stem}.html"
         result = check_notebook(args.notebook, args.assignment, html)
         print(report(result))
-        return 0 if result.full_marks else 1
+        # A partial score is a result, not a failure (--strict makes it one, for a learner's own CI);
+        # a notebook that could not be graded at all is one.
+        if not result.outcome.fully_graded:
+            return 1
+        return 1 if args.strict and not result.full_marks else 0
     if args.command == "demo":
         from freezelab.grading.demo import demo_report, run_demo
 

@@ -10,6 +10,7 @@ always use a temporary folder.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -138,6 +139,7 @@ class Course:
             os.environ,
             FREEZELAB_GRADING_DIR=str(self.state_dir),
             FREEZELAB_RELEASE_DIR=str(self.release_dir),
+            FREEZELAB_SOURCE_DIR=str(self.solutions_dir),
             PYTHONUNBUFFERED="1",
             PATH=path,
         )
@@ -223,6 +225,20 @@ class Course:
                     if (student_dir / name).is_dir():
                         found.append(Submission(name, student_dir.name))
         return sorted(found, key=lambda s: (s.assignment, s.student))
+
+    @property
+    def integrity_path(self) -> Path:
+        """What the last autograde found when it compared the submitted files before and after."""
+        return self.notes_dir / "submitted-files.json"
+
+    def submitted_digests(self, submissions: list[Submission]) -> dict[str, str]:
+        """sha256 of every file the given submissions hold in ``submitted/``, by path."""
+        digests = {}
+        for submission in submissions:
+            folder = self.submitted_dir / submission.student / submission.assignment
+            for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+                digests[str(path.relative_to(self.submitted_dir))] = hashlib.sha256(path.read_bytes()).hexdigest()
+        return digests
 
     def note_path(self, submission: Submission) -> Path:
         return self.notes_dir / submission.assignment / f"{submission.student}.json"

@@ -17,8 +17,10 @@ Submissions are only ever read: nbgrader copies them to ``autograded/`` before i
 
 from __future__ import annotations
 
+import base64
 import csv
 import html
+import json
 import re
 import shutil
 import threading
@@ -269,6 +271,7 @@ def autograde(
     if not submissions:
         return []
     sync_assignments(course, {s.assignment for s in submissions}, stock=stock)
+    before = course.submitted_digests(submissions)
     timeout = timeout or max(300.0, 20.0 * cell_timeout())
     checks = {s: _precheck(course, s) for s in submissions}
     for submission in submissions:  # a stale autograded copy must not pass for a fresh one
@@ -303,7 +306,22 @@ def autograde(
                 futures.append(pool.submit(_run_single, course, submission, checks[submission], stock, timeout, finish))
             for future in as_completed(futures):
                 future.result()
+    after = course.submitted_digests(submissions)
+    changed = sorted(path for path in before.keys() | after.keys() if before.get(path) != after.get(path))
+    course.integrity_path.parent.mkdir(parents=True, exist_ok=True)
+    course.integrity_path.write_text(json.dumps({"checked": len(before), "changed": changed}, indent=1) + "\n")
     return sorted(outcomes, key=lambda o: (o.submission.assignment, o.submission.student))
+
+
+def integrity_text(course: Course) -> str:
+    """One line on whether grading left every submitted file as it was."""
+    try:
+        record = json.loads(course.integrity_path.read_text())
+    except (OSError, ValueError):
+        return "submitted files: not checked (no autograde in this state folder yet)"
+    if record["changed"]:
+        return f"submitted files: {len(record['changed'])} CHANGED during grading: " + ", ".join(record["changed"])
+    return f"submitted files: all {record['checked']} byte-identical before and after grading (sha256)"
 
 
 def _batches(submissions: list[Submission], jobs: int) -> list[list[Submission]]:
@@ -505,14 +523,30 @@ def feedback(course: Course, assignment: str | None = None) -> list[Path]:
                 page.parent.mkdir(parents=True, exist_ok=True)
                 page.write_text(_fallback_page(course, submission, name, status))
             written.append(page)
-    leaks = find_hidden_test_leaks(course, assignment)
-    if leaks:
-        for path in leaks:
-            path.unlink()
-        raise RuntimeError(
-            "hidden tests reached these feedback files, which were removed: " + ", ".join(str(p) for p in leaks)
-        )
+    for page in find_hidden_test_leaks(course, assignment):
+        _withhold(course, page)
     return written
+
+
+WITHHELD = "withheld"
+
+
+def _withhold(course: Course, page: Path) -> None:
+    """Replace one learner's feedback page that shows hidden-test text; note it. Nobody else is affected."""
+    student, assignment = page.parent.parent.name, page.parent.name
+    page.write_text(
+        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>Feedback withheld</title></head><body>"
+        f"<h1>Feedback: {html.escape(assignment)} / {html.escape(page.stem)}</h1><p>Your grade stands, but this "
+        "page is withheld: the notebook printed text of the grader's hidden tests, so the page cannot be "
+        "released as it was. Your instructor has a note of it and can tell you what each task scored.</p>"
+        "</body></html>\n"
+    )
+    submission = Submission(assignment, student)
+    note = course.read_note(submission)
+    message = f"{page.stem}.html: feedback withheld (it showed text of a hidden test); the grade stands."
+    note.setdefault("problems", []).append(Problem(WITHHELD, None, message).as_dict())
+    note.setdefault("withheld_feedback", []).append(page.stem)
+    course.write_note(submission, note)
 
 
 def _fallback_page(course: Course, submission: Submission, notebook: str, status: str) -> str:
@@ -572,10 +606,31 @@ def find_hidden_test_leaks(course: Course, assignment: str | None = None) -> lis
         for page in sorted(course.feedback_dir.glob(f"*/{name}/*.html")):
             student = page.parent.parent.name
             own = _learner_text(course.autograded_dir / student / name / f"{page.stem}.ipynb")
-            text = " ".join(html_text(page.read_text(errors="replace")).split())
-            if any(" ".join(line.split()) in text for line in lines if line not in own):
+            text = "".join(html_text(page.read_text(errors="replace")).split())
+            if any(leaked(line, text) for line in lines if line not in own):
                 leaks.append(page)
     return leaks
+
+
+def _base64_forms(data: bytes) -> set[str]:
+    """The stretches of base64 that encode ``data`` wherever it starts within a longer text."""
+    forms = set()
+    for offset in range(3):
+        encoded = base64.b64encode(b"\0" * offset + data).decode().rstrip("=")
+        start = 4 if offset else 0
+        stable = encoded[start : len(encoded) - 4]
+        if len(stable) >= 16:
+            forms.add(stable)
+    return forms
+
+
+def leaked(line: str, text_without_whitespace: str) -> bool:
+    """Whether ``line`` shows in the page text: as it is, split over lines or spaced out, reversed, or in base64."""
+    bare = "".join(line.split())
+    if bare in text_without_whitespace or bare[::-1] in text_without_whitespace:
+        return True
+    forms = _base64_forms(line.encode()) | _base64_forms(line.strip().encode())
+    return any(form in text_without_whitespace for form in forms)
 
 
 # ------------------------------------------------------------------------------------------- export

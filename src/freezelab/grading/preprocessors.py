@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import copy
 import html
+import json
 import os
 import re
 from pathlib import Path
@@ -60,12 +61,17 @@ from freezelab.grading.integrity import (
     heading_titles,
     inspect_and_repair,
     nbgrader_metadata,
+    normalise_source,
     problems_of,
     record_problem,
     strip_hidden_tests,
     zero_affected_tests,
 )
-from freezelab.paths import SOLUTIONS_DIR
+from freezelab.grading.sandbox import Limits, SandboxedKernelManager, sandbox_disabled
+from freezelab.grading.tampering import aliases_in, scan
+from freezelab.grading.tasks import GENERATORS, cases_for, class_secret
+from freezelab.grading.verdicts import reports_in, verdict_of_outputs
+from freezelab.paths import AUTOGRADER_DIR, SOLUTIONS_DIR
 
 DEFAULT_CELL_TIMEOUT = 30
 
@@ -123,8 +129,74 @@ class InspectSubmission(NbGraderPreprocessor):
             return nb, resources  # nbgrader skips notebooks it does not know; so do we
         inspection = inspect_and_repair(nb, layout)
         nb.metadata[METADATA_KEY]["titles"] = dict(layout.titles)
-        for problem in inspection.problems:
+        for problem in [*inspection.problems, *tampering_problems(nb, layout)]:
             self.log.warning("%s/%s: %s", info["student"], info["notebook"], problem.message)
+        return nb, resources
+
+
+def _is_test(cell: NotebookNode) -> bool:
+    meta = nbgrader_metadata(cell)
+    return cell.cell_type == "code" and bool(meta.get("grade")) and not meta.get("solution")
+
+
+def _learners_code(cell: NotebookNode, layout: AssignmentLayout) -> bool:
+    """Whether the learner wrote or changed this code cell: their own cells, answers, and edited instructor cells."""
+    meta = nbgrader_metadata(cell)
+    if cell.cell_type != "code" or _is_test(cell) or meta.get("locked"):
+        return False
+    expected = layout.by_id().get(meta.get("grade_id"))
+    return (
+        expected is None or meta.get("solution") or normalise_source(cell.source) != normalise_source(expected.source)
+    )
+
+
+def tampering_problems(nb: NotebookNode, layout: AssignmentLayout) -> list[Problem]:
+    """Record what :mod:`tampering` finds in the learner's cells; the tasks tested after each score 0."""
+    titles = nb.metadata.get(METADATA_KEY, {}).get("titles", {})
+    learner = [(index, cell) for index, cell in enumerate(nb.cells) if _learners_code(cell, layout)]
+    aliases = aliases_in([cell.source for _, cell in learner])
+    found = []
+    for index, cell in learner:
+        findings = scan(cell.source, aliases)
+        if not findings:
+            continue
+        later = tuple(
+            nbgrader_metadata(c)["grade_id"]
+            for c in nb.cells[index + 1 :]
+            if _is_test(c) and nbgrader_metadata(c).get("grade_id")
+        )
+        if not later:
+            continue  # nothing is tested after it: it cannot have changed a verdict
+        what = "; ".join(f"line {f.line} {f.what}" for f in findings[:3])
+        message = (
+            f"{_describe_cell(cell, index, titles)}: {what}. Code that changes torch, Python's builtins or the "
+            "notebook's error handling voids the tasks tested after it, which score 0."
+        )
+        problem = Problem("tampering", nbgrader_metadata(cell).get("grade_id"), message, later)
+        record_problem(nb, problem)
+        found.append(problem)
+    return found
+
+
+class InsertChallenges(NbGraderPreprocessor):
+    """Write each learner's hidden-test cases into the test cells' probe calls (after OverwriteCells).
+
+    The cases are drawn from the learner id, the assignment and the class's secret
+    (:func:`freezelab.grading.tasks.cases_for`); the kernel learns them only when the test cell runs.
+    """
+
+    state_directory = Unicode("", help="The class's state folder, which holds its secret.").tag(config=True)
+
+    def preprocess(self, nb: NotebookNode, resources: ResourcesDict) -> tuple[NotebookNode, ResourcesDict]:
+        info = resources["nbgrader"]
+        secret = class_secret(Path(self.state_directory))
+        for cell in nb.cells:
+            task = nbgrader_metadata(cell).get("grade_id")
+            call = f'hidden_tests("{task}", globals())'
+            if _is_test(cell) and task in GENERATORS and call in cell.source:
+                cases = cases_for(task, info["assignment"], info["student"], secret)
+                literal = f"__import__('json').loads({json.dumps(cases)!r})"
+                cell.source = cell.source.replace(call, f'hidden_tests("{task}", globals(), cases={literal})')
         return nb, resources
 
 
@@ -169,13 +241,44 @@ class ResilientExecute(Execute):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("shutdown_kernel", "immediate")
+        if not sandbox_disabled():
+            kwargs["kernel_manager_class"] = SandboxedKernelManager
         super().__init__(*args, **kwargs)
         self._running_cell: int | None = None
+        self._learner_files: Path | None = None
+        self._sandbox_reports: list[dict[str, Any]] = []
+
+    def create_kernel_manager(self) -> Any:
+        km = super().create_kernel_manager()
+        if isinstance(km, SandboxedKernelManager):
+            km.learner_files = self._learner_files
+            km.limits = Limits.from_environment()
+            km.on_report = self._sandbox_reports.append
+        return km
+
+    def _submitted_folder(self, resources: ResourcesDict) -> Path | None:
+        """The learner's files as collected: what the sandboxed kernel may see (never the autograded copy)."""
+        info = resources.get("nbgrader", {})
+        submitted = self.config.CourseDirectory.get("submitted_directory")
+        if not (submitted and info.get("student") and info.get("assignment")):
+            return None
+        return Path(str(submitted)) / info["student"] / info["assignment"]
+
+    def _cap_words(self) -> str | None:
+        """Which sandbox cap stopped the last kernel, in words, if one did."""
+        report = self._sandbox_reports[-1] if self._sandbox_reports else {}
+        if report.get("memory_cap_hit"):
+            return f"used more than {report['memory_limit']} of memory and was stopped"
+        if report.get("cpu_cap_hit"):
+            return f"used more than {Limits.from_environment().cpu_seconds} s of CPU time and was stopped"
+        return None
 
     def preprocess(
         self, nb: NotebookNode, resources: ResourcesDict, km: Any = None
     ) -> tuple[NotebookNode, ResourcesDict]:
         original = copy.deepcopy(nb)
+        self._learner_files = self._submitted_folder(resources)
+        self._sandbox_reports = []
         titles = nb.metadata.get(METADATA_KEY, {}).get("titles", {})
         not_run: dict[int, str] = {}
         for attempt in range(self.max_kernel_restarts + 2):
@@ -190,7 +293,10 @@ class ResilientExecute(Execute):
                 if index is None or index in not_run:
                     raise
                 cell = working.cells[index]
-                if isinstance(error, DeadKernelError):
+                cap = self._cap_words() if isinstance(error, DeadKernelError) else None
+                if cap:
+                    what = f"{cap}; the notebook was run again from the start without it"
+                elif isinstance(error, DeadKernelError):
                     what = (
                         "made the Python kernel die (a crash, `os._exit()` or running out of memory); "
                         "the notebook was run again from the start without it"
@@ -218,8 +324,31 @@ class ResilientExecute(Execute):
                 )
             for problem in execution_problems(result):
                 record_problem(result, problem)
+            for problem in self._sandbox_problems():
+                record_problem(result, problem)
             return result, resources
         raise RuntimeError("the notebook could not be run")  # unreachable: the last attempt runs no failing cell
+
+    def _sandbox_problems(self) -> list[Problem]:
+        if sandbox_disabled():
+            return [
+                Problem(
+                    "unsandboxed",
+                    None,
+                    "This notebook was graded without the sandbox (--no-sandbox): its code ran with the "
+                    "grader's own rights.",
+                )
+            ]
+        limit = Limits.from_environment().processes
+        if any(report.get("process_cap_hit") for report in self._sandbox_reports):
+            return [
+                Problem(
+                    "cap",
+                    None,
+                    f"The notebook tried to run more than {limit} processes at once; the rest were refused.",
+                )
+            ]
+        return []
 
     def preprocess_cell(
         self, cell: NotebookNode, resources: ResourcesDict, index: int
@@ -259,7 +388,7 @@ def execution_problems(nb: NotebookNode) -> list[Problem]:
         evalue = " ".join(str(error.get("evalue", "")).split())[:300]
         what = f"{error.ename}: {evalue}" if evalue else error.ename
         where = _describe_cell(cell, index, titles)
-        consequence = " The tests that use it could not." if meta.get("solution") and not is_test else ""
+        consequence = " The tests that use it could not run." if meta.get("solution") and not is_test else ""
         problems.append(Problem("error", grade_id, f"{where} stopped with {what}.{consequence}"))
     return problems
 
@@ -279,16 +408,45 @@ def determine_grade_ignoring_stderr(cell: NotebookNode, log: Any = None) -> tupl
 
 
 class SaveAutoGradesIgnoringStderr(SaveAutoGrades):
-    """nbgrader's SaveAutoGrades with :func:`determine_grade_ignoring_stderr`."""
+    """nbgrader's SaveAutoGrades with :func:`determine_grade_ignoring_stderr`, and verdicts for hidden tests.
+
+    A test cell with a probe call (:mod:`freezelab.grading.probe`) scores what
+    :mod:`freezelab.grading.verdicts` decides from the probe's report, never whether the cell raised:
+    swallowed errors and patched comparisons in the kernel do not reach this process. A failing verdict
+    is added to the cell as an error output, so the feedback says which hidden case failed and how.
+    """
+
+    state_directory = Unicode("", help="The class's state folder, which holds its secret.").tag(config=True)
+
+    def preprocess(self, nb: NotebookNode, resources: ResourcesDict) -> tuple[NotebookNode, ResourcesDict]:
+        # Tests the grader zeroed score 0 whatever their outputs say: code that swallows the NotGraded
+        # error must not turn them into passes.
+        self._zeroed = {grade_id for problem in problems_of(nb) for grade_id in problem.zeroed}
+        return super().preprocess(nb, resources)
 
     def _add_score(self, cell: NotebookNode, resources: ResourcesDict) -> None:
-        grade = self.gradebook.find_grade(
-            cell.metadata["nbgrader"]["grade_id"],
-            self.notebook_id,
-            self.assignment_id,
-            self.student_id,
-        )
-        grade.auto_score, _ = determine_grade_ignoring_stderr(cell, self.log)
+        grade_id = cell.metadata["nbgrader"]["grade_id"]
+        grade = self.gradebook.find_grade(grade_id, self.notebook_id, self.assignment_id, self.student_id)
+        grade.auto_score, max_score = determine_grade_ignoring_stderr(cell, self.log)
+        if grade.auto_score is not None and grade_id in getattr(self, "_zeroed", ()):
+            grade.auto_score = 0.0
+        elif grade.auto_score is not None and grade_id in GENERATORS and "hidden_tests(" in cell.source:
+            already_failed = any(o.output_type == "error" and o.ename in _REPORTED_ELSEWHERE for o in cell.outputs)
+            if already_failed:
+                grade.auto_score = 0.0
+            else:
+                info = resources["nbgrader"]
+                cases = cases_for(
+                    grade_id, info["assignment"], info["student"], class_secret(Path(self.state_directory))
+                )
+                reason = verdict_of_outputs(grade_id, cases, cell.outputs)
+                grade.auto_score = max_score if reason is None else 0.0
+                if reason is not None:
+                    cell.outputs.append(
+                        new_output(
+                            "error", ename="HiddenTestFailed", evalue=reason, traceback=[f"HiddenTestFailed: {reason}"]
+                        )
+                    )
         grade.needs_manual_grade = grade.manual_score is not None or grade.auto_score is None
         self.gradebook.db.commit()
 
@@ -349,6 +507,7 @@ class HideHiddenTests(NbGraderPreprocessor):
         if cell.cell_type != "code":
             return cell, resources
         cell.source = strip_hidden_tests(cell.source)
+        cell.outputs = [o for o in cell.get("outputs", []) if not reports_in([o])]  # the probe's raw report
         meta = nbgrader_metadata(cell)
         if meta.get("grade") and not meta.get("solution"):
             visible = {line.strip() for line in cell.source.split("\n") if line.strip()}
@@ -432,7 +591,7 @@ def cell_timeout() -> int:
     return int(os.environ.get("FREEZELAB_CELL_TIMEOUT", DEFAULT_CELL_TIMEOUT))
 
 
-def harden(c: Any, source_directory: Path = SOLUTIONS_DIR) -> None:
+def harden(c: Any, source_directory: Path = SOLUTIONS_DIR, state_directory: Path = AUTOGRADER_DIR) -> None:
     """Install the preprocessors of this module into an nbgrader config object ``c``.
 
     nbgrader's own preprocessors keep their place and their order; ours go around them.
@@ -444,6 +603,7 @@ def harden(c: Any, source_directory: Path = SOLUTIONS_DIR) -> None:
         OverwriteKernelspec,
         OverwriteCells,
         ZeroAffectedTests,
+        InsertChallenges,
         CheckCellMetadata,
     ]
     c.Autograde.autograde_preprocessors = [
@@ -462,6 +622,8 @@ def harden(c: Any, source_directory: Path = SOLUTIONS_DIR) -> None:
         CSSHTMLHeaderPreprocessor,
     ]
     c.InspectSubmission.source_directory = str(source_directory)
+    c.InsertChallenges.state_directory = str(state_directory)
+    c.SaveAutoGradesIgnoringStderr.state_directory = str(state_directory)
     timeout = cell_timeout()
     c.Execute.timeout = timeout
     c.Execute.error_on_timeout = {

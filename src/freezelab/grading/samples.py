@@ -11,6 +11,7 @@ Two samples exist for every assignment: ``solution`` (the instructor's answers) 
 from __future__ import annotations
 
 import copy
+import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +49,9 @@ class Sample:
     loses: frozenset[str] = field(default_factory=frozenset)
     """Test cells that should score 0; every other test cell should get full points."""
     loses_everything: bool = False
+    hole: float | None = None
+    """The score stock nbgrader gives it, with the hidden tests written the usual way (assertions in the
+    test cell), where that differs from ours: the hole is real (``tests/files/stock-control``)."""
     suffix: str = ".ipynb"
     """Fixture file suffix: ``.ipynb.part`` for the cut-off file, like a download that did not finish,
     so that checks over every ``*.ipynb`` in the repository do not trip on it."""
@@ -123,7 +127,9 @@ REQUIRES_GRAD_UNDERSCORE = {
     """),
     "discriminative-param-groups": code("""
         def discriminative_param_groups(model, stages, base_lr, factor=2.6):
-            groups = [{"params": [p for p in model.get_submodule(name).parameters() if p.requires_grad],
+            owner = {id(p): i for i, name in enumerate(stages) for p in model.get_submodule(name).parameters()}
+            groups = [{"params": [p for p in model.get_submodule(name).parameters() if p.requires_grad
+                                  and owner[id(p)] == i],
                        "lr": base_lr * factor ** -(len(stages) - 1 - i)} for i, name in enumerate(stages)]
             return [group for group in groups if group["params"]]
     """),
@@ -161,7 +167,7 @@ NAMED_PARAMETERS = {
     "freeze-batchnorm": code("""
         def freeze_batchnorm(model: nn.Module) -> None:
             batchnorms = {name for name, module in model.named_modules()
-                          if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d))}
+                          if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm))}
             for name in batchnorms:
                 model.get_submodule(name).eval()
             for name, parameter in model.named_parameters():
@@ -231,7 +237,7 @@ MODULE_TRAVERSAL = {
     "freeze-batchnorm": code("""
         def freeze_batchnorm(model: nn.Module) -> None:
             for submodule in model.modules():
-                if isinstance(submodule, (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)):
+                if type(submodule).__name__ in {"BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "SyncBatchNorm"}:
                     submodule.training = False
                     for parameter in submodule.parameters(recurse=False):
                         parameter.requires_grad = False
@@ -250,9 +256,11 @@ MODULE_TRAVERSAL = {
     "discriminative-param-groups": code("""
         def discriminative_param_groups(model, stages, base_lr, factor=2.6):
             modules = dict(model.named_modules())
-            groups, lr = [], base_lr
+            groups, lr, taken = [], base_lr, set()
             for stage in reversed(stages):
-                params = [p for m in modules[stage].modules() for p in m.parameters(recurse=False) if p.requires_grad]
+                params = [p for m in modules[stage].modules() for p in m.parameters(recurse=False)
+                          if p.requires_grad and id(p) not in taken]
+                taken.update(id(p) for p in params)
                 if params:
                     groups.append({"params": params, "lr": lr})
                 lr /= factor
@@ -405,13 +413,345 @@ UNINTERRUPTIBLE_LOOP = {
 
 KERNEL_CRASH = {
     "discriminative-param-groups": code("""
-        import ctypes
+        import faulthandler
 
 
         def discriminative_param_groups(model, stages, base_lr, factor=2.6):
-            ctypes.string_at(0)  # reads address 0: the kernel process dies with a segmentation fault
+            faulthandler._sigsegv()  # the kernel process dies with a segmentation fault
     """),
 }
+
+
+UNUSUAL_BUT_RIGHT = {
+    "freeze-all": code("""
+        def freeze_all(module: nn.Module) -> None:
+            module.apply(lambda m: [p.requires_grad_(False) for p in m.parameters(recurse=False)])
+    """),
+    "freeze-submodules": code("""
+        def _walk(module, path=""):
+            yield path, module
+            for name, child in module.named_children():
+                yield from _walk(child, f"{path}.{name}" if path else name)
+
+
+        def freeze_submodules(model: nn.Module, names: list[str]) -> None:
+            wanted = set(names)
+            for path, module in _walk(model):
+                if path in wanted:
+                    for p in module.parameters():
+                        p.requires_grad = False
+    """),
+    "freeze-all-but-head": code("""
+        def freeze_all_but_head(model: nn.Module, head: str) -> None:
+            for name, p in model.named_parameters():
+                p.requires_grad_(name.startswith(head + "."))
+    """),
+    "count-trainable-and-frozen": code("""
+        def count_trainable_and_frozen(model: nn.Module) -> tuple[int, int]:
+            sizes = [(p.requires_grad, p.numel()) for p in model.parameters()]
+            return sum(n for t, n in sizes if t), sum(n for t, n in sizes if not t)
+    """),
+    "trainable-optimizer": code("""
+        def trainable_optimizer(model: nn.Module, lr: float) -> torch.optim.SGD:
+            return torch.optim.SGD(filter(lambda p: p.requires_grad, model.parameters()), lr=lr)
+    """),
+    "freeze-batchnorm": code("""
+        def _freeze_if_batchnorm(module):
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.eval()
+                module.weight is not None and module.weight.requires_grad_(False)
+                module.bias is not None and module.bias.requires_grad_(False)
+
+
+        def freeze_batchnorm(model: nn.Module) -> None:
+            model.apply(_freeze_if_batchnorm)
+    """),
+    "unfreeze-next-stage": code("""
+        def unfreeze_next_stage(model: nn.Module, stages: list[str]) -> str | None:
+            trains = lambda s: all(p.requires_grad for p in model.get_submodule(s).parameters())  # noqa: E731
+            frozen = (s for s in reversed(stages) if not trains(s))
+            stage = next(frozen, None)
+            if stage is not None:
+                model.get_submodule(stage).requires_grad_(True)
+            return stage
+    """),
+    "discriminative-param-groups": code("""
+        def discriminative_param_groups(model, stages, base_lr, factor=2.6):
+            seen, groups = set(), []
+            for k, stage in enumerate(reversed(stages)):
+                mine = [p for p in model.get_submodule(stage).parameters() if p.requires_grad and id(p) not in seen]
+                seen |= {id(p) for p in mine}
+                groups += [{"params": mine, "lr": base_lr * factor ** -k}] if mine else []
+            return groups
+    """),
+}
+
+BATCHNORM_1D_2D_ONLY = {
+    "freeze-batchnorm": code("""
+        def freeze_batchnorm(model: nn.Module) -> None:
+            for module in model.modules():
+                if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
+                    module.eval()
+                    module.requires_grad_(False)
+    """),
+}
+
+PREFIX_WITHOUT_DOT = {
+    "freeze-submodules": code("""
+        def freeze_submodules(model: nn.Module, names: list[str]) -> None:
+            for name, p in model.named_parameters():
+                if any(name.startswith(prefix) for prefix in names):
+                    p.requires_grad = False
+    """),
+    "freeze-all-but-head": code("""
+        def freeze_all_but_head(model: nn.Module, head: str) -> None:
+            for name, p in model.named_parameters():
+                p.requires_grad = name.startswith(head)
+    """),
+}
+
+EXPONENT_SKIPS_FROZEN = {
+    "discriminative-param-groups": code("""
+        def discriminative_param_groups(model, stages, base_lr, factor=2.6):
+            groups, lr = [], base_lr
+            for name in reversed(stages):
+                params = [p for p in model.get_submodule(name).parameters() if p.requires_grad]
+                if params:
+                    groups.append({"params": params, "lr": lr})
+                    lr /= factor  # only stages that train move the rate on
+            return groups
+    """),
+}
+
+SHARED_WEIGHT_IN_TWO_GROUPS = {
+    "discriminative-param-groups": code("""
+        def discriminative_param_groups(model, stages, base_lr, factor=2.6):
+            groups = []
+            for steps_back, name in enumerate(reversed(stages)):
+                trainable = [p for p in model.get_submodule(name).parameters() if p.requires_grad]
+                if trainable:
+                    groups.append({"params": trainable, "lr": base_lr / factor**steps_back})
+            return groups
+    """),
+}
+
+HARD_CODED = {
+    "count-trainable-and-frozen": code("""
+        KNOWN = {"TinyNet": 1491, "ResNet": 11689512, "VGG": 132863336, "MobileNetV3": 2542856,
+                 "EfficientNet": 5288548, "VisionTransformer": 86567656}
+
+
+        def count_trainable_and_frozen(model: nn.Module) -> tuple[int, int]:
+            total = KNOWN[type(model).__name__]
+            frozen = sum(p.numel() for p in model.parameters() if not p.requires_grad)
+            return total - frozen, frozen
+    """),
+    "freeze-all-but-head": code("""
+        HEADS = {"ResNet": "fc", "VGG": "classifier", "VisionTransformer": "heads", "TinyNet": "head"}
+
+
+        def freeze_all_but_head(model: nn.Module, head: str) -> None:
+            model.requires_grad_(False)
+            getattr(model, HEADS.get(type(model).__name__, "classifier")).requires_grad_(True)
+    """),
+}
+
+BLANK = {}
+"""No answer at all: every answer cell as released."""
+
+SWALLOW_ERRORS = code("""
+    def _swallow(lines):
+        body = "".join("    " + line for line in lines)
+        return ["try:\\n", body + "\\n", "except BaseException:\\n", "    pass\\n"]
+
+
+    get_ipython().input_transformers_post.append(_swallow)
+""")
+
+SHOWTRACEBACK = code("""
+    import sys
+
+    sys.excepthook = lambda *args: None
+    ip = get_ipython()
+    ip.showtraceback = lambda *args, **kwargs: None
+    ip.set_custom_exc((BaseException,), lambda *args, **kwargs: None)
+""")
+
+EXECUTE_MASTER = code("""
+    import json
+    from pathlib import Path
+
+    import freezelab
+
+    repository = Path(freezelab.__file__).resolve().parents[2]
+    master = repository / "solutions" / "freeze-it-yourself" / "freeze-it-yourself.ipynb"
+    for cell in json.loads(master.read_text())["cells"]:
+        text = "".join(cell["source"])
+        if cell["cell_type"] == "code" and "BEGIN SOLUTION" in text:
+            exec(text)
+    print("ran the master's answers")
+""")
+
+PATCH_TORCH = code("""
+    import builtins
+    import random
+
+    import torch
+
+    torch.equal = lambda *args, **kwargs: True
+    torch.isclose = lambda a, b, *args, **kwargs: torch.ones_like(torch.as_tensor(a), dtype=torch.bool)
+    builtins.sum = lambda values, start=0: 0
+    nn.Module.parameters = lambda self, recurse=True: iter(())
+    random.random = lambda: 0.25
+""")
+
+GRADEBOOK_REWRITE = code("""
+    import glob
+    import os
+    import sqlite3
+
+    found = []
+    here = os.getcwd()
+    for _ in range(6):
+        found += glob.glob(os.path.join(here, "gradebook.db"))
+        here = os.path.dirname(here)
+    for path in found:
+        db = sqlite3.connect(path)
+        db.execute("UPDATE grade SET auto_score = 0")
+        db.commit()
+    print("gradebooks rewritten:", found)
+""")
+
+GRADEBOOK_HEADER = code("""
+    import glob
+    import os
+
+    here = os.getcwd()
+    for _ in range(6):
+        for path in glob.glob(os.path.join(here, "gradebook.db")):
+            with open(path, "r+b") as handle:
+                handle.write(b"not a database any more" * 4)
+        here = os.path.dirname(here)
+""")
+
+SURVIVOR = code("""
+    import os
+    import time
+
+    if os.fork() == 0:
+        os.setsid()
+        if os.fork() == 0:
+            end = time.time() + 40
+            while time.time() < end:
+                here = os.getcwd()
+                for _ in range(6):
+                    submitted = os.path.join(here, "submitted")
+                    for root, _, files in os.walk(submitted):
+                        for name in files:
+                            if name.endswith(".ipynb"):
+                                with open(os.path.join(root, name), "a") as handle:
+                                    handle.write(" ")
+                    here = os.path.dirname(here)
+                time.sleep(0.5)
+        os._exit(0)
+    print("a helper keeps running in the background")
+""")
+
+READ_GRADED_COPY = code("""
+    import glob
+    import os
+
+    here = os.getcwd()
+    for _ in range(3):
+        for path in glob.glob(os.path.join(here, "**", "*.ipynb"), recursive=True):
+            text = open(path).read()
+            if "BEGIN HIDDEN TESTS" in text:
+                print(path)
+                print(text[text.index("BEGIN HIDDEN TESTS"):][:4000])
+        here = os.path.dirname(here)
+""")
+
+PRINT_HIDDEN_LINE = code("""
+    print('hidden_tests(' + '"test-freeze-all", globals())')
+""")
+
+PRINT_HIDDEN_TRANSFORMED = code("""
+    import base64
+
+    line = "from freezelab.grading" + ".probe import hidden_tests"
+    print(line[::-1])
+    print(base64.b64encode(line.encode()).decode())
+    print(" ".join(line))
+""")
+
+LOOPBACK = code("""
+    import socket
+
+    reached = []
+    for port in range(47100, 47110):
+        s = socket.socket()
+        s.settimeout(0.2)
+        try:
+            s.connect(("127.0.0.1", port))
+            s.sendall(b"hello from a learner's kernel")
+            reached.append(port)
+        except OSError:
+            pass
+        finally:
+            s.close()
+    print("reached", reached)
+""")
+
+MEMORY_HOG = {
+    "count-trainable-and-frozen": code("""
+        hoard = bytearray(6 * 1024**3)  # 6 GB
+
+
+        def count_trainable_and_frozen(model: nn.Module) -> tuple[int, int]:
+            trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+            return trainable, sum(p.numel() for p in model.parameters()) - trainable
+    """),
+}
+
+FORK_BOMB = code("""
+    import os
+    import time
+
+    children = []
+    try:
+        for _ in range(200):
+            pid = os.fork()
+            if pid == 0:
+                time.sleep(120)
+                os._exit(0)
+            children.append(pid)
+    except OSError as error:
+        print(f"refused after {len(children)} processes: {error}")
+""")
+
+OS_EXIT = code("""
+    import os
+
+    os._exit(3)
+""")
+
+FLOOD = code("""
+    for i in range(200_000):
+        print(f"line {i:06d} of a flood of output .............................")
+""")
+
+WRITES_OUTSIDE = code("""
+    import os
+
+    attempts = ["/work/main/solutions/x", "/etc/freezelab", os.path.expanduser("~/../../root/x"), "/usr/x"]
+    for path in attempts:
+        try:
+            with open(path, "w") as handle:
+                handle.write("x")
+            print("wrote", path)
+        except OSError as error:
+            print("refused", path, type(error).__name__)
+""")
 
 
 # ------------------------------------------------------------------------------------ builders
@@ -503,6 +843,24 @@ def edit_points(grade_id: str, points: float) -> Callable[[NotebookNode], None]:
         nb.cells[_index(nb, grade_id)].metadata["nbgrader"]["points"] = points
 
     return change
+
+
+def with_cell(after: str, source: str, *overrides: dict[str, str], only: set[str] | None = None) -> Builder:
+    """The answers, plus a code cell of the learner's own right after the cell ``after`` ("end": last)."""
+
+    def build(release: NotebookNode, solution: dict[str, str]) -> NotebookNode:
+        nb = answered(*overrides, only=only)(release, solution)
+        index = len(nb.cells) - 1 if after == "end" else _index(nb, after)
+        cell = nbformat.v4.new_code_cell(source)
+        cell.id = "own-" + hashlib.sha1(source.encode()).hexdigest()[:8]  # stable: the fixtures are compared
+        nb.cells.insert(index + 1, cell)
+        return nb
+
+    return build
+
+
+def raw_bytes(data: bytes) -> Builder:
+    return lambda release, solution: data
 
 
 def truncated(fraction: float = 0.6) -> Builder:
@@ -617,6 +975,149 @@ def freeze_it_yourself_samples() -> list[Sample]:
             "broken-unreadable",
             "the file was cut off during upload: not valid JSON",
             truncated(),
+            loses_everything=True,
+            suffix=".ipynb.part",
+        ),
+        Sample(
+            "correct-unusual-styles",
+            "right, in styles the lessons do not show: `apply()`, a recursive walk, generators, helpers",
+            answered(UNUSUAL_BUT_RIGHT),
+        ),
+        Sample(
+            "correct-with-helper-cells",
+            "right, with cells of the learner's own (imports, a helper, a print) between the tasks",
+            with_cell(
+                "setup", "import math\n\n\ndef size(module):\n    return sum(p.numel() for p in module.parameters())"
+            ),
+        ),
+        Sample(
+            "wrong-batchnorm-1d-2d-only",
+            "freezes BatchNorm1d and BatchNorm2d, forgets BatchNorm3d and SyncBatchNorm",
+            answered(BATCHNORM_1D_2D_ONLY),
+            loses=_loses("freeze-batchnorm"),
+        ),
+        Sample(
+            "wrong-prefix-without-dot",
+            "matches names by prefix without the dot: `layer1` also freezes `layer10`, `head` trains `head_extra`",
+            answered(PREFIX_WITHOUT_DOT),
+            loses=_loses("freeze-submodules", "freeze-all-but-head"),
+        ),
+        Sample(
+            "wrong-exponent-skips-frozen-stages",
+            "discriminative rates whose exponent skips frozen stages instead of counting every stage",
+            answered(EXPONENT_SKIPS_FROZEN),
+            loses=_loses("discriminative-param-groups"),
+        ),
+        Sample(
+            "wrong-shared-weight-in-two-groups",
+            "puts a weight shared by two stages into both groups, which torch.optim refuses",
+            answered(SHARED_WEIGHT_IN_TWO_GROUPS),
+            loses=_loses("discriminative-param-groups"),
+        ),
+        Sample(
+            "gaming-hard-coded-sizes-and-class-names",
+            "counts from a table of known model sizes, heads from a table of class names",
+            answered(HARD_CODED),
+            loses=_loses("count-trainable-and-frozen", "freeze-all-but-head"),
+        ),
+        Sample(
+            "cheat-swallow-errors-blank",
+            "nothing answered; an input transformer wraps every cell in try/except",
+            with_cell("setup", SWALLOW_ERRORS, only=set()),
+            loses=frozenset(TESTS.values()),
+            hole=20.0,
+        ),
+        Sample(
+            "cheat-showtraceback-blank",
+            "nothing answered; sys.excepthook, showtraceback and set_custom_exc silenced",
+            with_cell("setup", SHOWTRACEBACK, only=set()),
+            loses=frozenset(TESTS.values()),
+        ),
+        Sample(
+            "cheat-execute-master",
+            "nothing answered; runs the answers of the instructor's master notebook from disk",
+            with_cell("setup", EXECUTE_MASTER, only=set()),
+            loses=frozenset(TESTS.values()),
+            hole=20.0,
+        ),
+        Sample(
+            "cheat-monkeypatch-torch-and-builtins",
+            "nothing answered; patches torch.equal, torch.isclose, builtins.sum, nn.Module.parameters, random",
+            with_cell("setup", PATCH_TORCH, only=set()),
+            loses=frozenset(TESTS.values()),
+        ),
+        Sample(
+            "hostile-gradebook-rewrite",
+            "right, but sets every score in any gradebook.db it can find to 0",
+            with_cell("setup", GRADEBOOK_REWRITE),
+        ),
+        Sample(
+            "hostile-gradebook-header",
+            "right, but overwrites the first bytes of any gradebook.db it can find",
+            with_cell("setup", GRADEBOOK_HEADER),
+        ),
+        Sample(
+            "hostile-survivor-process",
+            "right, but leaves a process behind that keeps appending to every submitted notebook",
+            with_cell("setup", SURVIVOR),
+        ),
+        Sample(
+            "hostile-reads-the-graded-copy",
+            "right, but prints any notebook on disk that holds hidden tests",
+            with_cell("setup", READ_GRADED_COPY),
+        ),
+        Sample(
+            "hostile-prints-a-hidden-line",
+            "right, but prints a line of a hidden test: its own feedback page is withheld, nobody else's",
+            with_cell("test-freeze-all", PRINT_HIDDEN_LINE),
+        ),
+        Sample(
+            "hostile-prints-hidden-transformed",
+            "right, but prints a hidden test line reversed and in base64: its feedback page is withheld",
+            with_cell("test-freeze-all", PRINT_HIDDEN_TRANSFORMED),
+        ),
+        Sample(
+            "hostile-loopback-network",
+            "right, but tries to reach services on the host's loopback interface",
+            with_cell("setup", LOOPBACK),
+        ),
+        Sample(
+            "hostile-memory-6gb",
+            "allocates 6 GB at the top of the task 4 answer: stopped by the memory cap, only task 4 lost",
+            answered(MEMORY_HOG),
+            loses=_loses("count-trainable-and-frozen"),
+        ),
+        Sample(
+            "hostile-fork-bomb",
+            "right, then tries to start 200 processes at the end of the notebook",
+            with_cell("end", FORK_BOMB),
+        ),
+        Sample(
+            "hostile-os-exit",
+            "right, with a cell of its own between tasks 2 and 3 that calls os._exit()",
+            with_cell("test-freeze-submodules", OS_EXIT),
+        ),
+        Sample(
+            "hostile-output-flood",
+            "right, with a cell of its own that prints 200,000 lines (about 13 MB)",
+            with_cell("test-freeze-all", FLOOD),
+        ),
+        Sample(
+            "hostile-writes-outside",
+            "right, with a cell that tries to write into solutions/, /etc, /usr and the grader's home",
+            with_cell("setup", WRITES_OUTSIDE),
+        ),
+        Sample(
+            "broken-empty-file",
+            "an empty file",
+            raw_bytes(b""),
+            loses_everything=True,
+            suffix=".ipynb.part",
+        ),
+        Sample(
+            "broken-json-not-a-notebook",
+            "valid JSON, but not a notebook",
+            raw_bytes(b'{"cells": 5, "metadata": []}'),
             loses_everything=True,
             suffix=".ipynb.part",
         ),

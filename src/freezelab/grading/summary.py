@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
 from freezelab.grading.course import Course
-from freezelab.grading.pipeline import TaskScore, task_scores
+from freezelab.grading.pipeline import TaskScore, integrity_text, task_scores
 from freezelab.quiz.statistics import QuizReport, class_reports
 
 
@@ -132,5 +132,15 @@ def summarise(course: Course, assignment: str | None = None) -> Summary:
     summaries = summarise_scores(task_scores(course, assignment))
     picture = draw(summaries, course.exports_dir / "summary.png")
     quizzes = class_reports(course.submitted_dir, course.exports_dir)
-    text = "\n\n".join([summary_text(summaries), *(report.text for report in quizzes)])
+    text = "\n".join([summary_text(summaries), integrity_text(course), *withheld_text(course)])
+    text = "\n\n".join([text, *(report.text for report in quizzes)])
     return Summary(picture, text, summaries, quizzes)
+
+
+def withheld_text(course: Course) -> list[str]:
+    """A line per feedback page that was withheld, so the instructor can follow up."""
+    lines = []
+    for submission in course.submissions():
+        for notebook in course.read_note(submission).get("withheld_feedback", []):
+            lines.append(f"feedback withheld: {submission}/{notebook}.html (it showed hidden-test text)")
+    return lines
