@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.freezelab-installed
 # nbgrader runs `alembic` from PATH when it creates a gradebook: the venv's bin comes first.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup lab test test-fast notebooks check-notebooks grade grade-demo grade-check bench lint clean-state
+.PHONY: setup lab instructor test test-fast notebooks check-notebooks grade grade-demo grade-check bench lint clean-state
 
 # Creates the virtual environment and installs the pins plus the course package, once.
 # Runs again only when requirements.txt or pyproject.toml change.
@@ -19,14 +19,16 @@ $(STAMP): requirements.txt pyproject.toml
 
 setup: $(STAMP)
 
-# Jupyter refuses to run as root unless told; containers and CI shells often are root.
-ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
-
-## Open the course in JupyterLab on its start page. nbgrader's lab extensions (formgrader,
-## validate) find the course configuration in autograder/ through JUPYTER_CONFIG_PATH.
+## Open the course in JupyterLab, the learner's door: the start page, the learner notebooks
+## (notebooks/ only: no masters, no question bank) and no instructor tool. Settings: jupyter/learner/.
+## Extra options for jupyter lab go in LAB_ARGS, e.g. make lab LAB_ARGS="--port=8899 --no-browser".
 lab: $(STAMP)
-	JUPYTER_CONFIG_PATH="$(CURDIR)/autograder" $(VENV)/bin/jupyter lab --ServerApp.root_dir="$(CURDIR)" \
-		--LabApp.default_url=/lab/tree/notebooks/lessons/00-start-here.ipynb $(ALLOW_ROOT) $(LAB_ARGS)
+	$(PY) -m freezelab.lab $(LAB_ARGS)
+
+## The instructor's door: the whole repository (masters, question bank, autograder/) with
+## formgrader and Create Assignment. Settings: jupyter/instructor/.
+instructor: $(STAMP)
+	$(PY) -m freezelab.lab --instructor $(LAB_ARGS)
 
 ## Run the whole test suite (notebooks, quizzes, nbgrader end to end, browser).
 test: $(STAMP)

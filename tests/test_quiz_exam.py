@@ -44,6 +44,8 @@ STUDENTS = {
     "three-answered": {qid: KEY[qid] for qid in list(KEY)[:3]},
     "no-answers": None,
     "garbled-answers": FILES / "quiz-answers-garbled.json",
+    # A file recorded before options were shuffled per learner (bank ids, no letters shown).
+    "recorded-before-per-learner-order": FILES / "quiz-answers-recorded-before-per-learner-order.json",
 }
 
 
@@ -116,6 +118,7 @@ def test_autograded_scores_match_the_expected_grades(graded, update_goldens):
     assert results["seven-right"]["wrong"] == ["exam-q08", "exam-q09", "exam-q10"]
     assert results["three-answered"]["score"] == 3
     assert results["no-answers"]["score"] == 0 and results["garbled-answers"]["score"] == 0
+    assert results["recorded-before-per-learner-order"]["score"] == 10  # answer files in the wild still grade
 
 
 def test_autograding_read_the_answers_file_without_changing_it(graded):
@@ -176,6 +179,8 @@ def test_the_released_notebook_runs_and_only_reports_recorded_answers(graded, tm
     printed = "".join(output.get("text", "") for cell in notebook.cells for output in cell.get("outputs", []))
     assert "0 of 10 questions have a recorded answer." in printed
     assert "Question 10: no answer recorded yet" in printed
+    echoed = [o for cell in notebook.cells for o in cell.get("outputs", []) if o.output_type == "execute_result"]
+    assert echoed == [], "a check cell echoes a value (True/False) after its message"
     assert not (folder / "mastery-answers.json").exists()  # running it writes nothing
 
 
@@ -203,4 +208,7 @@ def test_nbgrader_validate_lists_exactly_the_unanswered_questions(graded, tmp_pa
     assert "VALIDATION FAILED ON 8 CELL(S)" in results["partial"]
     assert "Question 1: no answer" not in results["partial"]
     assert "Question 3: no answer recorded yet" in results["partial"]
+    # The learner sees their own check cell, not the course's internals.
+    for internal in ("answers.py", "NBGRADER_EXECUTION", "_validating", "site-packages"):
+        assert internal not in results["partial"], internal
     assert "Success! Your notebook passes all the tests." in results["complete"]  # 3 are wrong

@@ -91,6 +91,7 @@ def test_shuffling_moves_letters_but_never_the_key(seed):
     """With options shuffled, does choosing the displayed position of the right text still
     check as correct, and every other position as wrong?"""
     session = PracticeSession(load_quiz("mastery"), seed=seed)
+    session.unlock()
     assert session.shuffle
     for question in session.quiz.questions:
         shown = session.options(question.id)
@@ -114,6 +115,7 @@ def test_progress_round_trip_restores_everything():
     """Does a session rebuilt from its saved document have the same choices, attempts, reveals,
     order and score?"""
     first = PracticeSession(load_quiz("mastery"), seed=99)
+    first.unlock()
     first.select(QID, "A")
     first.check(QID)
     first.show_hint("resnet-head-count")
@@ -128,6 +130,28 @@ def test_progress_round_trip_restores_everything():
     assert again.state("batchnorm-running-stats").selected == "B"
     assert again.last_feedback("batchnorm-running-stats") is None  # selected, never checked
     assert again.score() == first.score()
+    assert not again.locked  # the learner's confirmation is kept too
+
+
+def test_a_quiz_holding_a_graded_key_reveals_nothing_until_unlocked():
+    """Does the lesson 07 quiz (the graded quiz's questions) give no verdict, hint, solution or
+    run before the learner confirms the graded quiz is handed in, and everything after?"""
+    session = PracticeSession(load_quiz("mastery"), seed=3)
+    assert load_quiz("mastery").graded_as == "mastery-quiz" and session.locked
+    question = load_quiz("mastery").question(QID)
+    session.select(QID, question.answer)
+    assert session.check(QID).status == "locked" and session.state(QID).attempts == []
+    assert session.last_feedback(QID) is None and not session.can_run(QID)
+    with pytest.raises(PermissionError):
+        session.show_hint(QID)
+    with pytest.raises(PermissionError):
+        session.show_solution(QID)
+    assert session.to_document("ada")["key_unlocked"] is False
+    session.unlock()
+    assert session.check(QID).correct and session.can_run(QID)
+    assert PracticeSession(load_quiz("mastery"), session.to_document("ada")).locked is False
+    assert not PracticeSession(load_quiz("practice")).locked  # lesson 02's practice: no graded key
+    assert "key_unlocked" not in PracticeSession(load_quiz("practice")).to_document("ada")
 
 
 def test_saved_answers_to_a_changed_question_are_set_aside():

@@ -9,11 +9,12 @@ from __future__ import annotations
 import html
 import json
 import shutil
+import warnings
 from pathlib import Path
 
 import pytest
 
-from freezelab.quiz import ProgressWarning, build_exam, build_quiz, read_recorded_answers, render
+from freezelab.quiz import ProgressWarning, build_exam, build_quiz, load_quiz, read_recorded_answers, render
 from freezelab.quiz.__main__ import KEYLESS_TARGETS
 from freezelab.quiz.bank import load_bank
 from freezelab.quiz.progress import progress_path
@@ -117,6 +118,8 @@ def test_closing_and_reopening_restores_answers_and_score(folder):
     """After a reopen (a new quiz object, as when the cell runs again), are the choice, the
     verdict, the revealed hint and the score back?"""
     quiz = build_quiz("mastery", learner="ada", progress_folder=folder)
+    quiz.unlock_button.click()
+    quiz.unlock_button.click()
     pick(quiz, QID, "4")
     quiz.view(QID).check_button.click()
     pick(quiz, QID, "2")
@@ -143,9 +146,13 @@ def test_a_corrupt_progress_file_warns_starts_afresh_and_keeps_a_copy(folder):
     folder.mkdir()
     path = progress_path("practice", "ada", folder)
     shutil.copy(FILES / "quiz-progress-truncated.json", path)
-    with pytest.warns(ProgressWarning, match="not valid JSON"):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         quiz = build_quiz("practice", learner="ada", progress_folder=folder)
+    # Said once, in the quiz's own warning box; not a second time as a warning on stderr.
+    assert [w for w in caught if issubclass(w.category, ProgressWarning)] == []
     assert "could not be used" in quiz.warning.value and 'role="alert"' in quiz.warning.value
+    assert "not valid JSON" in quiz.warning.value
     kept = [p for p in folder.iterdir() if ".corrupt-" in p.name]
     assert len(kept) == 1
     assert kept[0].read_bytes() == (FILES / "quiz-progress-truncated.json").read_bytes()
@@ -222,9 +229,8 @@ def test_exam_mode_while_autograding_never_touches_the_answers_file(tmp_path, mo
     monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
     shutil.copy(KEYLESS_TARGETS["mastery"], tmp_path / "q.json")
     shutil.copy(FILES / "quiz-answers-garbled.json", tmp_path / "a.json")
-    with pytest.warns(ProgressWarning):
-        exam = build_exam(tmp_path / "q.json", tmp_path / "a.json")
-    assert exam.session.answered == 0
+    exam = build_exam(tmp_path / "q.json", tmp_path / "a.json")
+    assert exam.session.answered == 0 and "cannot be used" in exam.warning.value
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "q.json"]
     with pytest.warns(ProgressWarning):
         assert read_recorded_answers(tmp_path / "a.json") == {}
@@ -237,3 +243,132 @@ def test_show_quiz_displays_the_quiz(capsys):
     assert show_quiz("practice") is None
     printed = capsys.readouterr().out
     assert "Practice: freezing layers" in printed and "Question 5 of 5 (hard)" in printed
+
+
+def test_the_graded_quiz_shows_each_learner_an_order_of_their_own(tmp_path):
+    """Does the graded quiz draw each learner's option order from their id (the same at every
+    visit, different between learners and from lesson 02's practice order), with labels in the
+    learner's letters while the recorded value stays the bank's option id?"""
+    questions = tmp_path / "mastery-questions.json"
+    shutil.copy(KEYLESS_TARGETS["mastery"], questions)
+    ada = build_exam(questions, tmp_path / "ada.json", learner="ada")
+    ada_again = build_exam(questions, tmp_path / "ada.json", learner="ada")
+    grace = build_exam(questions, tmp_path / "grace.json", learner="grace")
+
+    def labels(exam):
+        return [[label for label, _ in view.radio.options] for view in exam.questions]
+
+    assert labels(ada) == labels(ada_again)
+    assert labels(ada) != labels(grace)
+    bank_order = [[f"{o.id}. {o.text}" for o in BANK[view.question.id].options] for view in ada.questions]
+    assert labels(ada) != bank_order
+    for view in ada.questions:
+        letters = [label.split(". ", 1)[0] for label, _ in view.radio.options]
+        assert letters == list("ABCDEF"[: len(letters)])  # letters run in display order
+        assert sorted(value for _, value in view.radio.options) == sorted(o.id for o in view.question.options)
+
+
+def test_answering_by_the_letter_shown_records_the_option_id_the_key_compares(tmp_path):
+    """Is the mapping from the letter a learner sees to the option recorded explicit and right:
+    choosing the keyed option under whatever letter it has records the bank's key, and the file
+    says which letter the learner saw?"""
+    from freezelab.quiz.session import exam_option_order, shown_letters
+
+    questions = tmp_path / "mastery-questions.json"
+    shutil.copy(KEYLESS_TARGETS["mastery"], questions)
+    answers = tmp_path / "mastery-answers.json"
+    exam = build_exam(questions, answers, learner="ada")
+    key = {q.id: q.answer for q in load_quiz("mastery").questions}
+    moved = 0
+    for view in exam.questions:
+        order = exam_option_order(view.question, "ada")
+        letter_of = shown_letters(order)
+        keyed_text = BANK[view.question.id].correct_option.text
+        label = next(label for label, _ in view.radio.options if label.split(". ", 1)[1] == keyed_text)
+        assert label.split(". ", 1)[0] == letter_of[key[view.question.id]]
+        moved += letter_of[key[view.question.id]] != key[view.question.id]
+        view.radio.value = dict((lab, val) for lab, val in view.radio.options)[label]
+    assert moved >= 3, "the keyed letter should move for several questions"
+    recorded = read_recorded_answers(answers)
+    assert recorded == key
+    document = json.loads(answers.read_text())
+    assert document["shown"] == {qid: shown_letters(exam_option_order(BANK[qid], "ada"))[oid]
+                                 for qid, oid in key.items()}
+    assert recorded.letters == document["shown"]
+
+
+def test_an_answers_file_recorded_before_the_per_learner_order_reads_the_same(tmp_path, capsys):
+    """Does a learner's answers file from before options were shuffled (bank ids, no letters)
+    still load, unchanged, and report each answer without inventing a letter?"""
+    from freezelab.quiz import report_recorded_answer
+
+    old = FILES / "quiz-answers-recorded-before-per-learner-order.json"
+    recorded = read_recorded_answers(old)
+    assert recorded == json.loads(old.read_text())["answers"] and recorded.letters == {}
+    assert report_recorded_answer(recorded, "what-freezing-does", 1) is None  # the cell echoes nothing
+    assert capsys.readouterr().out == "Question 1: answer recorded.\n"
+    shutil.copy(KEYLESS_TARGETS["mastery"], tmp_path / "q.json")
+    shutil.copy(old, tmp_path / "a.json")
+    exam = build_exam(tmp_path / "q.json", tmp_path / "a.json", learner="ada")
+    assert exam.session.answers == dict(recorded)
+    assert exam.questions[0].radio.value == recorded["what-freezing-does"]
+
+
+def test_every_quiz_carries_its_keyboard_and_screen_reader_layer(folder, tmp_path):
+    """Is the accessibility widget (front-end code that exists) the first child of the practice
+    and the graded quiz, named after the quiz?"""
+    from freezelab.quiz.access import ESM, QuizAccess
+
+    shutil.copy(KEYLESS_TARGETS["mastery"], tmp_path / "q.json")
+    for quiz in (build_quiz("practice", learner="ada", progress_folder=folder),
+                 build_exam(tmp_path / "q.json", tmp_path / "a.json", learner="ada")):
+        first = quiz.widget.children[0]
+        assert isinstance(first, QuizAccess) and first.title == quiz.quiz.title
+        assert "data-lm-suppress-shortcuts" in ESM.read_text() == first._esm
+
+
+def test_lesson_07_keeps_the_graded_key_behind_a_confirmed_unlock(folder):
+    """In the lesson 07 quiz, are Check, Hint and Show solution disabled under a note until two
+    clicks on the unlock button, which then stays unlocked at the next visit and after Start over?"""
+    quiz = build_quiz("mastery", learner="ada", progress_folder=folder)
+    view = quiz.view(QID)
+    assert quiz.lock_box.layout.display == "flex" and "mastery-quiz" in quiz.lock_note.value
+    assert view.check_button.disabled and view.hint_button.disabled and view.solution_button.disabled
+    assert view.run_button is not None and view.run_button.disabled
+    pick(quiz, QID, "2")  # choosing is allowed, and judged by nobody
+    assert view.feedback.value == "" and "Correct" not in json.dumps([v.feedback.value for v in quiz.questions])
+    quiz.unlock_button.click()
+    assert view.check_button.disabled and "Click again" in quiz.unlock_button.description
+    quiz.unlock_button.click()
+    assert not view.check_button.disabled and quiz.lock_box.layout.display == "none"
+    view.check_button.click()
+    assert "Correct" in view.feedback.value
+    again = build_quiz("mastery", learner="ada", progress_folder=folder)
+    assert not again.view(QID).check_button.disabled and again.lock_box.layout.display == "none"
+    again.reset_button.click()
+    again.reset_button.click()
+    assert not again.session.locked
+    practice = build_quiz("practice", learner="ada", progress_folder=folder)
+    assert practice.lock_box.layout.display == "none" and not practice.view(QID).check_button.disabled
+
+
+def test_the_check_cell_names_the_letter_the_learner_saw(tmp_path, capsys):
+    """Does a check cell's message give the letter shown to this learner, not the bank's id?"""
+    from freezelab.quiz import report_recorded_answer
+    from freezelab.quiz.session import exam_option_order, shown_letters
+
+    shutil.copy(KEYLESS_TARGETS["mastery"], tmp_path / "q.json")
+    exam = build_exam(tmp_path / "q.json", tmp_path / "a.json", learner="ada")
+    # A question and an option whose letter moved for this learner.
+    number, option_id, letter = next(
+        (number, option_id, letter)
+        for number, view in enumerate(exam.questions, start=1)
+        for option_id, letter in shown_letters(exam_option_order(view.question, "ada")).items()
+        if option_id != letter
+    )
+    view = exam.questions[number - 1]
+    exam.answer(view.question.id, option_id)
+    assert read_recorded_answers(tmp_path / "a.json")[view.question.id] == option_id  # graded: the id
+    assert report_recorded_answer(read_recorded_answers(tmp_path / "a.json"), view.question.id, number) is None
+    assert capsys.readouterr().out == f"Question {number}: answer {letter} recorded.\n"
+    assert f"Recorded: <strong>{letter}</strong>" in view.status.value

@@ -15,10 +15,11 @@ T = TypeVar("T")
 
 
 def progress(iterable: Iterable[T], **tqdm_options) -> Iterable[T]:
-    """Wrap ``iterable`` in a progress bar: a widget in Jupyter, text in a terminal."""
-    from tqdm.auto import tqdm
+    """Wrap ``iterable`` in a progress bar: a widget in Jupyter that leaves its last state behind
+    (readable in a reopened notebook, see :mod:`freezelab.progress_bar`), text in a terminal."""
+    from freezelab.progress_bar import progress as progress_bar
 
-    return tqdm(iterable, **tqdm_options)
+    return progress_bar(iterable, **tqdm_options)
 
 
 def training_step(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor,

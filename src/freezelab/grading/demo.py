@@ -3,7 +3,8 @@
 The demo writes every sample submission of ``freeze-it-yourself`` (right, partly right, wrong,
 broken, tampered with) as a folder of learner folders, and three more as an LMS download (a zip of
 files named ``<learner>_<ids>_<notebook>.ipynb``). It collects both, autogrades, writes feedback,
-exports the CSV files and draws the summary, in a fresh folder that it keeps, never in the class's
+exports the CSV files and draws the summary (with the graded quiz's statistics for a sample class,
+:mod:`freezelab.quiz.sample_class`), in a fresh folder that it keeps, never in the class's
 state. Then it prints what each sample should score next to what it scored.
 """
 
@@ -19,6 +20,8 @@ from freezelab.grading.course import Course
 from freezelab.grading.pipeline import Exported, Outcome, autograde, collect, export, feedback
 from freezelab.grading.samples import FREEZE, Sample, build_sample, samples_for, write_samples
 from freezelab.grading.summary import Summary, summarise
+from freezelab.quiz.bank import load_quiz
+from freezelab.quiz.sample_class import draw_class, write_answer_files
 
 # Pretend learners in the LMS download, and the sample each hands in.
 LMS_LEARNERS = {
@@ -97,6 +100,8 @@ def run_demo(
     outcomes = {outcome.submission.student: outcome for outcome in graded}
     pages = feedback(course, FREEZE)
     exported = export(course)
+    # A sample class's graded-quiz answers (a few distractors popular), for the quiz statistics.
+    write_answer_files(draw_class(load_quiz("mastery")), course.submitted_dir)
     summary = summarise(course, FREEZE)
     points = points_per_test_cell(course, FREEZE)
     by_name = {sample.name: sample for sample in samples_for(FREEZE)}
@@ -127,6 +132,7 @@ def demo_report(result: DemoResult) -> str:
         f"  grades           {result.exported.grades_csv}",
         f"  per task         {result.exported.tasks_csv}",
         f"  summary plot     {result.summary.picture}",
+        *(f"  quiz statistics  {report.csv} and {report.picture.name}" for report in result.summary.quizzes),
         f"  gradebook        {result.course.db_path}",
     ]
     if not result.all_as_expected:

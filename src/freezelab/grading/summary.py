@@ -13,6 +13,7 @@ from matplotlib.ticker import MaxNLocator, PercentFormatter
 
 from freezelab.grading.course import Course
 from freezelab.grading.pipeline import TaskScore, integrity_text, task_scores
+from freezelab.quiz.statistics import QuizReport, class_reports
 
 
 @dataclass(frozen=True)
@@ -121,14 +122,19 @@ class Summary:
     picture: Path
     text: str
     assignments: list[AssignmentSummary]
+    quizzes: list[QuizReport]
+    """Statistics of each graded quiz with submissions (freezelab.quiz.statistics)."""
 
 
 def summarise(course: Course, assignment: str | None = None) -> Summary:
-    """Draw ``exports/summary.png`` from the gradebook and return it with a text version."""
+    """Draw ``exports/summary.png`` from the gradebook and return it with a text version; beside
+    it, the quiz statistics (CSV and figure) of every graded quiz with submitted answers."""
     summaries = summarise_scores(task_scores(course, assignment))
     picture = draw(summaries, course.exports_dir / "summary.png")
+    quizzes = class_reports(course.submitted_dir, course.exports_dir)
     text = "\n".join([summary_text(summaries), integrity_text(course), *withheld_text(course)])
-    return Summary(picture, text, summaries)
+    text = "\n\n".join([text, *(report.text for report in quizzes)])
+    return Summary(picture, text, summaries, quizzes)
 
 
 def withheld_text(course: Course) -> list[str]:

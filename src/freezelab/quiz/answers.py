@@ -29,15 +29,26 @@ def autograding() -> bool:
     return os.environ.get("NBGRADER_EXECUTION") == "autograde"
 
 
-def read_recorded_answers(path: str | Path = "mastery-answers.json") -> dict[str, str]:
-    """Question id to chosen option id, from an answers file; ``{}`` when there is none.
+class RecordedAnswers(dict):
+    """Question id to the bank's option id (what the hidden tests compare with the key), plus
+    ``letters``: question id to the letter the learner saw, where the file says."""
+
+    letters: dict[str, str]
+
+    def __init__(self, answers: dict[str, str] | None = None, letters: dict[str, str] | None = None):
+        super().__init__(answers or {})
+        self.letters = dict(letters or {})
+
+
+def read_recorded_answers(path: str | Path = "mastery-answers.json") -> RecordedAnswers:
+    """Question id to chosen option id, from an answers file; empty when there is none.
 
     A damaged file is reported with a :class:`ProgressWarning` and counts as no answers; it is
     read only, never moved or rewritten (this runs inside nbgrader's autograder too).
     """
     path = Path(path)
     if not path.exists():
-        return {}
+        return RecordedAnswers()
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
@@ -46,7 +57,7 @@ def read_recorded_answers(path: str | Path = "mastery-answers.json") -> dict[str
             ProgressWarning,
             stacklevel=2,
         )
-        return {}
+        return RecordedAnswers()
     if not isinstance(document, dict):
         problems = ["not a JSON object"]
     elif document.get("format") != "freezelab-answers":
@@ -60,25 +71,46 @@ def read_recorded_answers(path: str | Path = "mastery-answers.json") -> dict[str
             ProgressWarning,
             stacklevel=2,
         )
-        return {}
-    return dict(document["answers"])
+        return RecordedAnswers()
+    return RecordedAnswers(document["answers"], document.get("shown"))
 
 
-def report_recorded_answer(answers: dict[str, str], question_id: str, number: int) -> bool:
+class UnansweredQuestion(AssertionError):
+    """A question without a recorded answer, under nbgrader's Validate.
+
+    IPython draws an exception that has ``_render_traceback_`` with those lines instead of a
+    traceback: the learner reads the message under their own check cell (which nbgrader's
+    report shows above it), not the course's internals.
+    """
+
+    def _render_traceback_(self) -> list[str]:
+        # One sentence a line: nbgrader's report cuts long lines.
+        first, _, rest = str(self).partition(". ")
+        return [f"AssertionError: {first}.", *([rest] if rest else [])]
+
+
+def report_recorded_answer(answers: dict[str, str], question_id: str, number: int) -> None:
     """Print whether question ``number`` has a recorded answer (never whether it is right).
 
     Under nbgrader's Validate button (``NBGRADER_EXECUTION=validate``) a missing answer is an
-    assertion failure instead, so validation lists exactly the questions still unanswered.
-    Running the notebook normally only prints, so the learner's copy runs top to bottom.
+    assertion failure instead, so validation lists exactly the questions still unanswered; the
+    learner reads only the message (:class:`UnansweredQuestion`). Running the notebook normally
+    only prints, so the learner's copy runs top to bottom. Returns nothing, so the check cell
+    echoes nothing after the message.
     """
     if question_id in answers:
-        print(f"Question {number}: answer {answers[question_id]} recorded.")
-        return True
+        letter = getattr(answers, "letters", {}).get(question_id)
+        print(f"Question {number}: answer {letter} recorded." if letter else f"Question {number}: answer recorded.")
+        return
     message = (
         f"Question {number}: no answer recorded yet. Choose an option in the quiz above; "
         "an unanswered question scores 0."
     )
-    if os.environ.get("NBGRADER_EXECUTION") == "validate" and not inside(Path.cwd(), SOLUTIONS_DIR):
-        raise AssertionError(message)
+    if _validating() and not inside(Path.cwd(), SOLUTIONS_DIR):
+        raise UnansweredQuestion(message)
     print(message)
-    return False
+
+
+def _validating() -> bool:
+    """True while nbgrader validates (its Validate button or ``nbgrader validate``)."""
+    return os.environ.get("NBGRADER_EXECUTION") == "validate"

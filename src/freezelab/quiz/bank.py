@@ -138,6 +138,8 @@ class Quiz:
     description: str
     shuffle_options: bool
     questions: tuple[Question, ...]
+    graded_as: str | None = None
+    """The graded assignment whose key these questions are (see quizzes/README.md)."""
 
     @property
     def keyed(self) -> bool:
@@ -318,6 +320,7 @@ def load_quiz(name: str, bank_path: Path = QUESTIONS_FILE, sets_path: Path = QUI
         description=spec["description"].strip(),
         shuffle_options=spec["shuffle_options"],
         questions=tuple(bank[qid] for qid in spec["questions"]),
+        graded_as=spec.get("graded_as"),
     )
 
 

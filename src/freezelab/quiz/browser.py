@@ -75,9 +75,17 @@ class LabServer:
 
 @contextmanager
 def running_lab(
-    root: Path, scratch: Path, environment: dict[str, str] | None = None, startup_timeout: float = 120
+    root: Path,
+    scratch: Path,
+    environment: dict[str, str] | None = None,
+    startup_timeout: float = 120,
+    door: str | None = None,
 ) -> Iterator[LabServer]:
-    """Start JupyterLab serving ``root``; stop it and every kernel it started on exit."""
+    """Start JupyterLab serving ``root``; stop it and every kernel it started on exit.
+
+    With ``door`` ("learner" or "instructor"), the course's settings for that door
+    (:mod:`freezelab.lab`) apply as well: its pre-save hook, extensions and lab settings.
+    """
     port, token = free_port(), secrets.token_hex(16)
     for name in ("runtime", "config/labconfig", "data", "workspaces"):
         (scratch / name).mkdir(parents=True, exist_ok=True)
@@ -93,6 +101,13 @@ def running_lab(
         JUPYTER_DATA_DIR=str(scratch / "data"),
         PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
     )
+    door_options: list[str] = []
+    if door is not None:
+        from freezelab.lab import DOORS, lab_command
+
+        door_command, door_env = lab_command(DOORS[door])
+        env["JUPYTER_CONFIG_PATH"] = door_env["JUPYTER_CONFIG_PATH"]
+        door_options = [option for option in door_command if option.startswith("--LabApp.app_settings_dir=")]
     log = scratch / "jupyterlab.log"
     command = [
         sys.executable,
@@ -108,6 +123,7 @@ def running_lab(
         f"--LabApp.workspaces_dir={scratch / 'workspaces'}",
         "--LabApp.news_url=None",
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        *door_options,
     ]
     with open(log, "w") as log_stream:
         process = subprocess.Popen(
@@ -158,16 +174,19 @@ def chromium_page(chromium: Path, width: int = 1280, height: int = 1000) -> Iter
 
 # ---------------------------------------------------------------------------- steps on the page
 
-QUIZ = ".widget-vbox.freezelab-quiz"
+# The notebook in view: JupyterLab keeps other open notebooks in hidden tabs.
+CURRENT = ".jp-NotebookPanel:not(.lm-mod-hidden)"
+QUIZ = f"{CURRENT} .widget-vbox.freezelab-quiz"
 
 
 def question_box(question_id: str) -> str:
     return f"{QUIZ} .freezelab-q-{question_id}"
 
 
-def open_and_run_notebook(page: Any, server: LabServer, relative: str, timeout_ms: int = 120_000) -> None:
-    """Open the notebook, wait until its kernel is idle, run all cells, wait for a quiz widget."""
-    page.goto(server.notebook_url(relative), timeout=timeout_ms)
+def open_and_run_notebook(page: Any, server: LabServer, relative: str, timeout_ms: int = 240_000) -> None:
+    """Open the notebook alone (``?reset``: no tabs restored from an earlier page), wait until its
+    kernel is idle, run all cells, wait for a quiz widget. The timeout allows for a loaded machine."""
+    page.goto(server.notebook_url(relative) + "&reset", timeout=timeout_ms)
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=timeout_ms)
     wait_for_idle_kernel(page, timeout_ms)
     run_all_cells(page)
@@ -183,6 +202,20 @@ def open_and_run_notebook(page: Any, server: LabServer, relative: str, timeout_m
     # "attached", not "visible": JupyterLab skips rendering cells scrolled out of view
     # (content-visibility), and Playwright scrolls each element into view before clicking it.
     page.wait_for_selector(QUIZ, state="attached", timeout=timeout_ms)
+
+
+def unlock_graded_key(page: Any, timeout_ms: int = 10_000) -> None:
+    """In a quiz that holds a graded key (lesson 07), confirm twice that the graded quiz is handed
+    in, so verdicts and solutions show."""
+    button = page.locator(f"{QUIZ} button.freezelab-unlock")
+    button.click()
+    page.wait_for_function(
+        "sel => document.querySelector(sel).innerText.includes('Click again')",
+        arg=f"{QUIZ} button.freezelab-unlock",
+        timeout=timeout_ms,
+    )
+    button.click()
+    page.wait_for_selector(f"{QUIZ} .freezelab-lock", state="hidden", timeout=timeout_ms)
 
 
 def wait_for_idle_kernel(page: Any, timeout_ms: int = 120_000) -> None:

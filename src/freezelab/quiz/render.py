@@ -52,7 +52,11 @@ STYLE = """
 .freezelab-quiz .fl-code .s, .freezelab-quiz .fl-code .s1, .freezelab-quiz .fl-code .s2,
 .freezelab-quiz .fl-code .sd { color: var(--jp-mirror-editor-string-color, #ba2121); }
 .freezelab-quiz .fl-code .mi, .freezelab-quiz .fl-code .mf, .freezelab-quiz .fl-code .m {
-  color: var(--jp-mirror-editor-number-color, #080); }
+  color: var(--jp-mirror-editor-number-color, #006b00); }
+/* JupyterLab's light theme draws numbers in #080, 4.3:1 on the code background: below WCAG AA. */
+[data-jp-theme-light="true"] .freezelab-quiz .fl-code .mi, [data-jp-theme-light="true"] .freezelab-quiz .fl-code .mf,
+[data-jp-theme-light="true"] .freezelab-quiz .fl-code .m { color: #006b00; }
+.freezelab-quiz input[type="radio"]:focus-visible { outline: 2px solid #1565c0; outline-offset: 2px; }
 .freezelab-quiz .fl-code .c, .freezelab-quiz .fl-code .c1 {
   color: var(--jp-mirror-editor-comment-color, #408080); font-style: italic; }
 .freezelab-quiz .fl-code .o { color: var(--jp-mirror-editor-operator-color, #aa22ff); }
@@ -134,7 +138,23 @@ def option_label(letter: str, option: Option) -> str:
     return f"{letter}. {option.text}"
 
 
+def locked_html(assignment: str) -> str:
+    """The note over a practice quiz whose questions are the key of a graded assignment."""
+    return (
+        '<div class="fl-box fl-neutral" role="note"><strong>These questions are graded.</strong> '
+        f"They are the questions of the graded assignment <code>{html.escape(assignment)}</code>. "
+        "You can choose answers here, but verdicts, hints and solutions stay hidden until you have "
+        "handed that assignment in: answer it first, in its own notebook. Then press the button "
+        "below (twice) to practise here with feedback.</div>"
+    )
+
+
 def feedback_html(feedback: Feedback) -> str:
+    if feedback.status == "locked":
+        return (
+            '<div class="fl-box fl-neutral" role="status">Verdicts stay hidden until you have '
+            "handed in the graded quiz.</div>"
+        )
     if feedback.status == "no-selection":
         return '<div class="fl-box fl-neutral" role="status">Choose an option first, then press Check.</div>'
     assert feedback.option is not None
@@ -209,7 +229,8 @@ def warning_html(messages: Sequence[str]) -> str:
 # ---------------------------------------------------------------------------- static fallbacks
 
 STATIC_NOTE = (
-    "This quiz is interactive: open the notebook in JupyterLab and run the cell to choose answers and get feedback."
+    "This quiz is interactive: run this cell (in JupyterLab or Jupyter Notebook) to choose answers and get "
+    "feedback; answers you saved before come back."
 )
 
 

@@ -18,7 +18,7 @@ from freezelab.quiz.bank import OPTION_IDS, Option, Question, Quiz
 from freezelab.quiz.progress import now_iso
 from freezelab.quiz.runner import RunResult, run_snippet
 
-Status = Literal["correct", "incorrect", "no-selection"]
+Status = Literal["correct", "incorrect", "no-selection", "locked"]
 
 
 @dataclass
@@ -81,6 +81,26 @@ def option_order(question: Question, shuffle: bool, seed: int) -> tuple[Option, 
     return tuple(options)
 
 
+def exam_option_order(question: Question, learner: str) -> tuple[Option, ...]:
+    """The graded quiz's options in the order ``learner`` sees them, drawn from the learner id:
+    the same learner sees the same order at every visit, and neighbours (or the practice quiz of
+    lesson 02, in the bank's order) show other letters for the same option.
+
+    The order decides only the letters on screen. Answers are recorded by the bank's option id
+    (:meth:`ExamSession.record`), so the key in the hidden tests, which compares option ids,
+    follows every learner's order by itself, a regrade gives the same grade, and answer files
+    recorded before options were shuffled grade exactly as before.
+    """
+    options = list(question.options)
+    random.Random(f"exam:{learner}:{question.id}").shuffle(options)
+    return tuple(options)
+
+
+def shown_letters(options: tuple[Option, ...]) -> dict[str, str]:
+    """Option id to the letter shown beside it, for options in display order."""
+    return {option.id: letter for letter, option in zip(OPTION_IDS, options, strict=False)}
+
+
 class PracticeSession:
     """Immediate-feedback quiz logic over a keyed :class:`Quiz`."""
 
@@ -93,6 +113,9 @@ class PracticeSession:
         self.shuffle = quiz.shuffle_options if shuffle is None else shuffle
         saved = saved or {}
         self.seed = seed if seed is not None else saved.get("shuffle_seed", secrets.randbelow(2**31))
+        # A quiz whose questions are a graded key gives no verdict, hint or solution until the
+        # learner confirms they have handed the graded assignment in (see unlock).
+        self.key_unlocked = bool(saved.get("key_unlocked")) or quiz.graded_as is None
         self.restored: list[str] = []
         self.discarded: list[str] = []
         self.states = {q.id: QuestionState(q.fingerprint) for q in quiz.questions}
@@ -121,6 +144,15 @@ class PracticeSession:
         self.restored.append(question_id)
 
     # -- what the learner sees
+    @property
+    def locked(self) -> bool:
+        """True while the quiz holds a graded key the learner has not asked to see."""
+        return not self.key_unlocked
+
+    def unlock(self) -> None:
+        """The learner confirmed they have handed in the graded assignment (``quiz.graded_as``)."""
+        self.key_unlocked = True
+
     def options(self, question_id: str) -> tuple[Option, ...]:
         return self._orders[question_id]
 
@@ -142,6 +174,8 @@ class PracticeSession:
         """Judge the selected option and remember the attempt."""
         question = self.quiz.question(question_id)
         state = self.states[question_id]
+        if self.locked:
+            return Feedback("locked")
         if state.selected is None:
             return Feedback("no-selection")
         correct = state.selected == question.answer
@@ -158,22 +192,27 @@ class PracticeSession:
         """The verdict still on screen after a reopen: the last check, if the learner has not
         changed their selection since."""
         state = self.states[question_id]
-        if state.attempts and state.selected == state.attempts[-1]:
+        if not self.locked and state.attempts and state.selected == state.attempts[-1]:
             return self._feedback(self.quiz.question(question_id), state.attempts[-1])
         return None
 
     def show_hint(self, question_id: str) -> str:
+        if self.locked:
+            raise PermissionError(f"quiz {self.quiz.id!r} holds the key of {self.quiz.graded_as!r}")
         self.states[question_id].hint_shown = True
         return self.quiz.question(question_id).hint or ""
 
     def show_solution(self, question_id: str) -> Question:
+        if self.locked:
+            raise PermissionError(f"quiz {self.quiz.id!r} holds the key of {self.quiz.graded_as!r}")
         self.states[question_id].solution_shown = True
         return self.quiz.question(question_id)
 
     def can_run(self, question_id: str) -> bool:
         """Predict, then run: the snippet unlocks after a first check or the solution."""
         state = self.states[question_id]
-        return self.quiz.question(question_id).runnable and (bool(state.attempts) or state.solution_shown)
+        unlocked_by_learner = bool(state.attempts) or state.solution_shown
+        return not self.locked and self.quiz.question(question_id).runnable and unlocked_by_learner
 
     def run(self, question_id: str) -> RunResult:
         question = self.quiz.question(question_id)
@@ -204,6 +243,7 @@ class PracticeSession:
             "learner": learner,
             "saved_at": now_iso(),
             "shuffle_seed": self.seed,
+            **({"key_unlocked": self.key_unlocked} if self.quiz.graded_as else {}),
             "questions": {qid: state.as_document() for qid, state in self.states.items()},
         }
 
@@ -211,8 +251,13 @@ class PracticeSession:
 class ExamSession:
     """Answer recording for a graded quiz: no key, no verdict, just what was chosen."""
 
-    def __init__(self, quiz: Quiz, saved: Mapping[str, Any] | None = None):
+    def __init__(self, quiz: Quiz, saved: Mapping[str, Any] | None = None, learner: str | None = None):
         self.quiz = quiz
+        # With a learner, each question's options come in that learner's order (see
+        # exam_option_order); without one, in the bank's order.
+        self._orders = {
+            q.id: exam_option_order(q, learner) if learner else tuple(q.options) for q in quiz.questions
+        }
         self.answers: dict[str, str] = {}
         self.ignored: list[str] = []
         for question_id, option_id in ((saved or {}).get("answers") or {}).items():
@@ -231,6 +276,13 @@ class ExamSession:
             question.option(option_id)
             self.answers[question_id] = option_id
 
+    def options(self, question_id: str) -> tuple[Option, ...]:
+        return self._orders[question_id]
+
+    def label(self, question_id: str, option_id: str) -> str:
+        """The letter this learner sees for an option."""
+        return shown_letters(self._orders[question_id])[option_id]
+
     @property
     def answered(self) -> int:
         return len(self.answers)
@@ -244,4 +296,6 @@ class ExamSession:
             "learner": learner,
             "saved_at": now_iso(),
             "answers": ordered,
+            # The letters the learner saw, for messages only: grading reads "answers".
+            "shown": {qid: self.label(qid, option_id) for qid, option_id in ordered.items()},
         }

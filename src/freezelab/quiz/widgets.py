@@ -11,6 +11,7 @@ The widgets carry no logic of their own: every click goes to a session
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,15 +21,11 @@ from IPython.display import display
 
 from freezelab.paths import SOLUTIONS_DIR
 from freezelab.quiz import render
+from freezelab.quiz.access import KEYBOARD_NOTE, QuizAccess
 from freezelab.quiz.answers import autograding
 from freezelab.quiz.bank import Question, Quiz, load_keyless, load_quiz
-from freezelab.quiz.progress import StateFile, inside, learner_name, progress_path
+from freezelab.quiz.progress import LoadOutcome, ProgressWarning, StateFile, inside, learner_name, progress_path
 from freezelab.quiz.session import ExamSession, PracticeSession, QuestionState
-
-KEYBOARD_NOTE = (
-    "Keyboard: Tab moves between options and buttons, Space picks the focused option, Enter presses the focused button."
-)
-
 
 _CENTERED = widgets.Layout(align_items="center")
 
@@ -46,6 +43,20 @@ def _button(description: str, tooltip: str, css: str, icon: str = "", style: str
     )
     button.add_class(css)
     return button
+
+
+def _load_quietly(store: StateFile) -> LoadOutcome:
+    """Load saved state; a problem comes back as the outcome's message, which the quiz shows in
+    its own warning box, and is not also printed as a ProgressWarning on stderr."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ProgressWarning)
+        return store.load()
+
+
+def _save_quietly(store: StateFile, document: dict[str, Any]) -> str | None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ProgressWarning)
+        return store.save(document)
 
 
 class _QuizDisplay:
@@ -138,6 +149,15 @@ class QuestionView:
         self.output.value = ""
         self._update_run_button()
 
+    def set_locked(self, locked: bool) -> None:
+        """While the quiz holds a graded key, nothing that would reveal it can be pressed."""
+        for button in (self.check_button, self.hint_button, self.solution_button):
+            button.disabled = locked
+        self.check_button.tooltip = (
+            "Hidden until you have handed in the graded quiz" if locked else "Check the selected answer"
+        )
+        self._update_run_button()
+
     def _update_run_button(self) -> None:
         if self.run_button is None:
             return
@@ -210,7 +230,7 @@ class PracticeQuiz(_QuizDisplay):
         self.messages: list[str] = []
         saved = None
         if store is not None:
-            outcome = store.load()
+            outcome = _load_quietly(store)
             saved = outcome.document
             if outcome.warning:
                 self.messages.append(outcome.warning)
@@ -237,16 +257,49 @@ class PracticeQuiz(_QuizDisplay):
         self.final_score = _html("", "freezelab-score-bottom")
         self.reset_button = _button("Start over", "Erase your answers to this quiz", "freezelab-reset", icon="undo")
         self.reset_button.on_click(lambda _: self.reset())
+        self._confirming_unlock = False
+        self.lock_note = _html(render.locked_html(quiz.graded_as or ""), "freezelab-lock-note")
+        self.unlock_button = _button(
+            "I have handed in the graded quiz: show verdicts and solutions",
+            "Only once your graded quiz is handed in",
+            "freezelab-unlock",
+            icon="unlock",
+        )
+        self.unlock_button.on_click(lambda _: self.unlock())
+        self.lock_box = widgets.VBox([self.lock_note, self.unlock_button])
+        self.lock_box.add_class("freezelab-lock")
         self.questions = [
             QuestionView(self.session, question, number, self._changed)
             for number, question in enumerate(quiz.questions, start=1)
         ]
         self.widget = widgets.VBox(
-            [self.title, self.warning, widgets.HBox([self.progress, self.score], layout=_CENTERED)]
+            [QuizAccess(title=quiz.title), self.title, self.warning, self.lock_box]
+            + [widgets.HBox([self.progress, self.score], layout=_CENTERED)]
             + [view.box for view in self.questions]
             + [widgets.HBox([self.final_score, self.reset_button], layout=_CENTERED)]
         )
         self.widget.add_class("freezelab-quiz")
+        self._show_lock()
+        self._update_totals()
+
+    def _show_lock(self) -> None:
+        locked = self.session.locked
+        self.lock_box.layout.display = "flex" if locked else "none"
+        for view in self.questions:
+            view.set_locked(locked)
+
+    def unlock(self) -> None:
+        """Show verdicts, hints and solutions, after a second click to confirm."""
+        if not self._confirming_unlock:
+            self._confirming_unlock = True
+            self.unlock_button.description = "Click again to confirm: the graded quiz is handed in"
+            self.unlock_button.button_style = "warning"
+            return
+        self.session.unlock()
+        for view in self.questions:
+            view.refresh()
+        self._show_lock()
+        self.save()
         self._update_totals()
 
     def _orders(self) -> dict[str, Any]:
@@ -275,7 +328,7 @@ class PracticeQuiz(_QuizDisplay):
     def save(self) -> None:
         if self.store is None:
             return
-        problem = self.store.save(self.session.to_document(self.learner))
+        problem = _save_quietly(self.store, self.session.to_document(self.learner))
         if problem and problem not in self.messages:
             self.messages.append(problem)
 
@@ -323,9 +376,11 @@ class ExamQuestionView:
         self.session = session
         self.question = question
         self._on_change = on_change
-        self.header = _html(render.question_html(question, number, len(session.quiz)), "freezelab-prompt")
+        options = session.options(question.id)
+        self.header = _html(render.question_html(question, number, len(session.quiz), options), "freezelab-prompt")
+        # Labels carry the letter this learner sees; values are the bank's option ids (recorded).
         self.radio = widgets.RadioButtons(
-            options=[(render.option_label(o.id, o), o.id) for o in question.options],
+            options=[(render.option_label(session.label(question.id, o.id), o), o.id) for o in options],
             value=session.answers.get(question.id),
             layout=widgets.Layout(width="auto"),
         )
@@ -346,8 +401,9 @@ class ExamQuestionView:
 
     def _update_status(self) -> None:
         answer = self.session.answers.get(self.question.id)
+        letter = self.session.label(self.question.id, answer) if answer else None
         self.status.value = (
-            f"<span>Recorded: <strong>{answer}</strong></span>" if answer else "<span><em>Not answered yet</em></span>"
+            f"<span>Recorded: <strong>{letter}</strong></span>" if letter else "<span><em>Not answered yet</em></span>"
         )
 
 
@@ -359,10 +415,10 @@ class ExamQuiz(_QuizDisplay):
         self.store = store
         self.learner = learner or learner_name()
         self.messages: list[str] = []
-        outcome = store.load()
+        outcome = _load_quietly(store)
         if outcome.warning:
             self.messages.append(outcome.warning)
-        self.session = ExamSession(quiz, outcome.document)
+        self.session = ExamSession(quiz, outcome.document, learner=self.learner)
         if self.session.ignored:
             self.messages.append(f"Answers to unknown questions were ignored: {self.session.ignored}.")
         self.title = _html(
@@ -379,13 +435,19 @@ class ExamQuiz(_QuizDisplay):
         self.questions = [
             ExamQuestionView(self.session, q, n, self._changed) for n, q in enumerate(quiz.questions, start=1)
         ]
-        self.widget = widgets.VBox([self.title, self.warning, self.summary] + [view.box for view in self.questions])
+        self.widget = widgets.VBox(
+            [QuizAccess(title=quiz.title), self.title, self.warning, self.summary]
+            + [view.box for view in self.questions]
+        )
         self.widget.add_class("freezelab-quiz")
         self.widget.add_class("freezelab-exam")
         self._update(saved=False)
 
+    def _orders(self) -> dict[str, Any]:
+        return {q.id: self.session.options(q.id) for q in self.quiz.questions}
+
     def _changed(self) -> None:
-        problem = self.store.save(self.session.to_document(self.learner))
+        problem = _save_quietly(self.store, self.session.to_document(self.learner))
         if problem and problem not in self.messages:
             self.messages.append(problem)
         self._update(saved=problem is None)
