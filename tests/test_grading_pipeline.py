@@ -202,7 +202,7 @@ def test_each_structural_or_broken_case_gets_a_clear_line(graded_class):
         "hostile-fork-bomb": ("cap", "more than 64 processes"),
         "cheat-swallow-errors-blank": ("tampering", "input transformers"),
         "cheat-showtraceback-blank": ("tampering", "showtraceback"),
-        "cheat-execute-master": ("tampering", "freezelab"),
+        "cheat-execute-master": ("tampering", "exec"),
         "cheat-monkeypatch-torch-and-builtins": ("tampering", "torch.equal"),
         "hostile-prints-a-hidden-line": ("withheld", "feedback withheld"),
         "hostile-prints-hidden-transformed": ("withheld", "feedback withheld"),

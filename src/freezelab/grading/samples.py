@@ -585,12 +585,15 @@ EXECUTE_MASTER = code("""
 
     repository = Path(freezelab.__file__).resolve().parents[2]
     master = repository / "solutions" / "freeze-it-yourself" / "freeze-it-yourself.ipynb"
-    for cell in json.loads(master.read_text())["cells"]:
-        text = "".join(cell["source"])
-        if cell["cell_type"] == "code" and "BEGIN SOLUTION" in text:
-            exec(text)
-    print("ran the master's answers")
+
+
+    def _master(grade_id):
+        for cell in json.loads(master.read_text())["cells"]:
+            if cell["metadata"].get("nbgrader", {}).get("grade_id") == grade_id:
+                return "".join(cell["source"])
 """)
+MASTERS_ANSWERS = {answer: f'exec(_master("{answer}"))' for answer in TESTS}
+"""Each answer cell runs the instructor's answer, read from the master on disk."""
 
 PATCH_TORCH = code("""
     import builtins
@@ -1035,8 +1038,8 @@ def freeze_it_yourself_samples() -> list[Sample]:
         ),
         Sample(
             "cheat-execute-master",
-            "nothing answered; runs the answers of the instructor's master notebook from disk",
-            with_cell("setup", EXECUTE_MASTER, only=set()),
+            "every answer cell runs the instructor's answer, read from the master notebook on disk",
+            with_cell("setup", EXECUTE_MASTER, MASTERS_ANSWERS),
             loses=frozenset(TESTS.values()),
             hole=20.0,
         ),
