@@ -10,6 +10,7 @@ import copy
 import inspect
 import io
 import itertools
+import pickle
 import statistics
 
 import pytest
@@ -29,6 +30,7 @@ from freezelab.transfer import (
     count_backward_nodes,
     discriminative_param_groups,
     freeze_to,
+    saved_tensors,
     set_frozen_batchnorm_eval,
     train_mode,
     train_only,
@@ -184,6 +186,22 @@ def test_gradients_and_adam_state_exist_only_for_trainable_parameters(resnet_cen
     (state,) = optimizer.state.values()
     assert set(state) == {"step", "exp_avg", "exp_avg_sq"}
     assert state["exp_avg"].shape == state["exp_avg_sq"].shape == (2, 3)
+
+
+def test_a_frozen_prefix_saves_no_activations_for_backward():
+    """Does ResNet-18 (batch 8x3x64x64) save over 10 MiB of activations all trainable, over 10x less
+    with layer4 + fc, and exactly fc's 8 x 512 input with fc only, while the forward FLOPs stay equal?"""
+    torch.manual_seed(0)
+    model = build_model("resnet18", device="cpu", num_classes=10)
+    images = torch.randn(8, 3, 64, 64)
+    saved = {name: saved_tensors(train_only(model, trainable), images) for name, trainable in RESNET_DEPTHS.items()}
+    activations = [s.activations.bytes for s in saved.values()]
+    assert activations[0] > 10 * 2**20 and activations[0] > 10 * activations[1] > 10 * activations[2] > 0
+    assert saved["fc only"].activations.numbers == 8 * 512
+    assert saved["fc only"].parameters.tensors == 0          # fc's weight is not needed: its input needs no grad
+    model.requires_grad_(False)
+    nothing = saved_tensors(model, images)
+    assert nothing.activations.tensors == nothing.parameters.tensors == 0
 
 
 def test_frozen_prefix_records_no_graph_but_frozen_middle_passes_gradients():
@@ -460,6 +478,22 @@ def test_state_dict_does_not_carry_requires_grad():
     refrozen.load_state_dict(state)
     assert count_parameters(refrozen) == count_parameters(frozen)
     assert torch.equal(refrozen.features[0].weight, frozen.features[0].weight)
+
+
+def test_a_pickled_module_keeps_its_flags_but_needs_weights_only_false():
+    """Does torch.save(model) keep requires_grad, while the default torch.load (weights_only=True)
+    refuses to unpickle the module?"""
+    frozen = DigitsNet()
+    freeze(frozen.features)
+    buffer = io.BytesIO()
+    torch.save(frozen, buffer)
+    buffer.seek(0)
+    with pytest.raises(pickle.UnpicklingError):
+        torch.load(buffer)
+    buffer.seek(0)
+    unpickled = torch.load(buffer, weights_only=False)
+    assert count_parameters(unpickled) == count_parameters(frozen)
+    assert count_parameters(unpickled).frozen > 0
 
 
 def test_no_grad_records_no_graph_while_requires_grad_false_freezes_only_some(images):
