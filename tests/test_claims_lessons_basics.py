@@ -420,3 +420,22 @@ def test_vit_encoder_layers_index_to_the_last_block():
     vit = build_model("vit_b_16")
     assert isinstance(vit.encoder.layers, nn.Sequential)
     assert vit.encoder.layers[-1] is vit.encoder.layers.encoder_layer_11
+
+
+def test_every_common_mistake_of_the_seed_lesson_is_named_in_the_quiz_bank():
+    """Does each "Common Mistakes" bullet of the seed lesson appear, verbatim, in an explanation of
+    the question it belongs to?"""
+    import yaml
+
+    seed = (Path(__file__).parent / "files" / "quiz-source-lesson.txt").read_text(encoding="utf-8")
+    blocks = re.split(r"\n\d\. ", seed)[1:]          # one block per practice question, in order
+    mistakes_per_question = [re.findall(r"•\s*(.+)", block.split("Common Mistakes:")[1]) for block in blocks]
+    assert [len(m) for m in mistakes_per_question] == [3, 3, 3, 3, 3]
+    bank = yaml.safe_load((Path(__file__).parents[1] / "quizzes" / "questions.yaml").read_text(encoding="utf-8"))
+    lesson_questions = sorted((q for q in bank["questions"] if q.get("origin", {}).get("source") == "lesson"),
+                              key=lambda q: q["origin"]["number"])
+    assert len(lesson_questions) == 5
+    for question, mistakes in zip(lesson_questions, mistakes_per_question, strict=True):
+        explanations = " ".join(option["explanation"] for option in question["options"])
+        for mistake in mistakes:
+            assert f'"{mistake.strip()}"' in explanations, (question["id"], mistake)
