@@ -600,3 +600,24 @@ def test_tensor_dataset_of_cached_features_keeps_labels_aligned(tasks):
     assert isinstance(cached, TensorDataset)
     images, labels = tasks.target_test.tensors
     assert torch.equal(cached.tensors[0], images.flatten(1)) and torch.equal(cached.tensors[1], labels)
+
+
+def test_eval_mode_and_frozen_batchnorm2d_agree_and_train_bn_stays_within_the_spread():
+    """On lesson 04's task (frozen GlyphNet backbone, 10 labels per digit, 5 seeds), do eval-mode
+    BatchNorm and FrozenBatchNorm2d give the same accuracy in every seed, and fastai's train_bn a
+    mean within the seed-to-seed spread of eval mode, as lesson 06 says?"""
+    from freezelab.learning_curve import BATCHNORM_CHOICES, run_frozen_batchnorm, with_frozen_batchnorm
+    from freezelab.pretrained import glyphnet
+
+    results = {c: [run_frozen_batchnorm(c, 10, seed).test_accuracy for seed in range(5)] for c in BATCHNORM_CHOICES}
+    assert results["eval mode"] == results["FrozenBatchNorm2d"]
+    spread = max(results["eval mode"]) - min(results["eval mode"])
+    mean = {c: statistics.fmean(v) for c, v in results.items()}
+    assert abs(mean["train_bn (fastai)"] - mean["eval mode"]) < spread
+    assert results["train_bn (fastai)"] != results["eval mode"]         # it does change something
+    swapped = with_frozen_batchnorm(glyphnet().features)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in swapped.modules())
+    layers_with_weights = [m for m in swapped.modules() if isinstance(m, nn.Conv2d | nn.Linear)]
+    assert sum(p.numel() for p in swapped.parameters()) == \
+        sum(p.numel() for m in layers_with_weights for p in m.parameters())  # no BatchNorm parameter left
+    assert sum(isinstance(m, torchvision.ops.FrozenBatchNorm2d) for m in swapped.modules()) == 3

@@ -258,6 +258,62 @@ def _run_setup(setup: str, labels_per_class: int | str, seed: int, cut: int, wei
     return run, model
 
 
+# --- BatchNorm in a frozen backbone, three ways ------------------------------------------------------
+
+BATCHNORM_CHOICES = ("eval mode", "FrozenBatchNorm2d", "train_bn (fastai)")
+
+
+def with_frozen_batchnorm(module: nn.Module) -> nn.Module:
+    """Replace every ``nn.BatchNorm2d`` inside ``module`` by a ``torchvision.ops.FrozenBatchNorm2d``
+    holding the same weight, bias and running statistics (as buffers: nothing left to train)."""
+    from torchvision.ops import FrozenBatchNorm2d
+
+    for name, child in module.named_children():
+        if isinstance(child, nn.BatchNorm2d):
+            frozen = FrozenBatchNorm2d(child.num_features, eps=child.eps)
+            for key in ("weight", "bias", "running_mean", "running_var"):
+                getattr(frozen, key).copy_(getattr(child, key).detach())
+            setattr(module, name, frozen)
+        else:
+            with_frozen_batchnorm(child)
+    return module
+
+
+def run_frozen_batchnorm(choice: str, labels_per_class: int | str, seed: int,
+                         weights: GlyphNet_Weights = GlyphNet_Weights.DEFAULT, steps: int = STEPS) -> Run:
+    """The frozen-backbone set-up with its BatchNorm layers handled one of three ways.
+
+    - ``eval mode``: the BatchNorm layers stay in eval mode (what :func:`run_setup` does);
+    - ``FrozenBatchNorm2d``: they are replaced by torchvision's frozen BatchNorm;
+    - ``train_bn (fastai)``: as fastai's ``train_bn=True``, their weight and bias train (Adam,
+      1e-3) and they normalise with batch statistics in training, so the backbone runs on every
+      batch (its features cannot be cached).
+    """
+    with _small_model_settings():
+        preprocess = weights.transforms()
+        data = target_splits(labels_per_class, seed)
+        train, validation, test = (Split(preprocess(s.images), s.labels)
+                                   for s in (data.train, data.validation, data.test))
+        run = Run(f"frozen backbone, {choice}", labels_per_class, seed)
+        model = new_model("frozen backbone", seed, weights)
+        if choice == "eval mode":
+            _head_on_cached_features(model, train, validation, seed, run, steps)
+        elif choice == "FrozenBatchNorm2d":
+            with_frozen_batchnorm(model.features)
+            _head_on_cached_features(model, train, validation, seed, run, steps)
+        elif choice == "train_bn (fastai)":
+            batchnorm = [p for m in model.features.modules() if isinstance(m, nn.BatchNorm2d) for p in m.parameters()]
+            for parameter in batchnorm:
+                parameter.requires_grad_(True)
+            groups = [{"params": batchnorm, "lr": 1e-3}, {"params": model.head.parameters(), "lr": 1e-2}]
+            best = _fit(model, groups, train, validation, steps, seed, run)
+            model.load_state_dict(best[1])
+        else:
+            raise ValueError(f"unknown BatchNorm choice {choice!r}; one of {BATCHNORM_CHOICES}")
+        run.test_accuracy = _accuracy(model, test.images, test.labels)
+    return run
+
+
 # --- what the frozen features hold, depth by depth -------------------------------------------------
 
 
