@@ -202,7 +202,7 @@ def new_model(setup: str, seed: int, weights: GlyphNet_Weights | None = GlyphNet
     """A GlyphNet prepared for ``setup``: loaded (except from scratch), a new 10-class head, frozen parts."""
     torch.manual_seed(seed)
     model = glyphnet(weights=None if setup == "from scratch" else weights, num_classes=10)
-    if setup == "frozen backbone":
+    if setup in ("frozen backbone", "recipe", "recipe, gradual"):   # the recipes start frozen
         model.features.requires_grad_(False)
     elif setup == "partly frozen":
         for block in list(model.features)[:cut]:

@@ -54,7 +54,7 @@ def plot_freeze_map(model_or_summary: nn.Module | BlockSummary, title: str | Non
     widths = _block_widths([row.counts.total for row in rows], proportional)
     everything = sum(row.counts.total for row in rows) or 1
     left = 0.0
-    for row, width in zip(rows, widths, strict=True):
+    for index, (row, width) in enumerate(zip(rows, widths, strict=True)):
         total = row.counts.total
         frozen_share = row.counts.frozen / total if total else 0.0
         height = 1.0
@@ -72,8 +72,13 @@ def plot_freeze_map(model_or_summary: nn.Module | BlockSummary, title: str | Non
                                                 edgecolor="none"))
             ax.add_patch(FancyBboxPatch((x, 0), inner, height, boxstyle="round,pad=0.02",
                                         facecolor="none", edgecolor="black", linewidth=0.6))
-        label = row.name if not proportional else f"{row.name}\n{total / everything:.1%}"
-        ax.text(left + width / 2, -0.12, label, ha="center", va="top", rotation=30, fontsize=8)
+        if proportional:  # upright labels; narrow neighbours staggered; slivers left unlabelled
+            narrow = width < 0.9
+            if width >= 0.3 or index == len(rows) - 1:
+                ax.text(left + width / 2, -0.08 - (0.42 * (index % 2) if narrow else 0.0),
+                        f"{row.name}\n{total / everything:.1%}", ha="center", va="top", fontsize=7)
+        else:
+            ax.text(left + width / 2, -0.12, row.name, ha="center", va="top", rotation=30, fontsize=8)
         if width >= 0.6:
             ax.text(left + width / 2, 0.5, row.status.replace(" ", "\n") if total else "-",
                     ha="center", va="center", fontsize=7, color="black")
@@ -82,10 +87,21 @@ def plot_freeze_map(model_or_summary: nn.Module | BlockSummary, title: str | Non
     ax.set_ylim(-1.0, 1.1)
     ax.axis("off")
     handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in (FROZEN_COLOUR, TRAINABLE_COLOUR, EMPTY_COLOUR)]
-    ax.legend(handles, ["frozen", "trainable", "no parameters"], loc="lower center",
-              ncol=3, frameon=False, fontsize=8)
-    default = "input → output: which blocks train" + (" (widths: share of the parameters)" if proportional else "")
-    ax.set_title(title or default, fontsize=10)
+    if proportional:
+        ax.legend(handles, ["frozen", "trainable", "no parameters"], loc="center left",
+                  bbox_to_anchor=(1.0, 0.5), frameon=False, fontsize=8)
+    else:
+        ax.legend(handles, ["frozen", "trainable", "no parameters"], loc="lower center",
+                  ncol=3, frameon=False, fontsize=8)
+    default = "input → output: which blocks train"
+    if proportional:
+        with_parameters = [row for row in rows if row.counts.total]
+        frozen_blocks = sum(1 for row in with_parameters if row.counts.trainable == 0)
+        trainable_share = sum(row.counts.trainable for row in rows) / everything
+        default += " (widths: share of the parameters)"
+        ax.text(0.0, 1.02, f"{frozen_blocks} of {len(with_parameters)} blocks frozen, {trainable_share:.1%} of the "
+                "parameters still training", transform=ax.transAxes, fontsize=8, ha="left", va="bottom")
+    ax.set_title(title or default, fontsize=10, pad=14 if proportional else None)
     return ax
 
 
