@@ -10,6 +10,7 @@ import copy
 import inspect
 import io
 import itertools
+import pickle
 import statistics
 
 import pytest
@@ -29,6 +30,7 @@ from freezelab.transfer import (
     count_backward_nodes,
     discriminative_param_groups,
     freeze_to,
+    saved_tensors,
     set_frozen_batchnorm_eval,
     train_mode,
     train_only,
@@ -184,6 +186,22 @@ def test_gradients_and_adam_state_exist_only_for_trainable_parameters(resnet_cen
     (state,) = optimizer.state.values()
     assert set(state) == {"step", "exp_avg", "exp_avg_sq"}
     assert state["exp_avg"].shape == state["exp_avg_sq"].shape == (2, 3)
+
+
+def test_a_frozen_prefix_saves_no_activations_for_backward():
+    """Does ResNet-18 (batch 8x3x64x64) save over 10 MiB of activations all trainable, over 10x less
+    with layer4 + fc, and exactly fc's 8 x 512 input with fc only, while the forward FLOPs stay equal?"""
+    torch.manual_seed(0)
+    model = build_model("resnet18", device="cpu", num_classes=10)
+    images = torch.randn(8, 3, 64, 64)
+    saved = {name: saved_tensors(train_only(model, trainable), images) for name, trainable in RESNET_DEPTHS.items()}
+    activations = [s.activations.bytes for s in saved.values()]
+    assert activations[0] > 10 * 2**20 and activations[0] > 10 * activations[1] > 10 * activations[2] > 0
+    assert saved["fc only"].activations.numbers == 8 * 512
+    assert saved["fc only"].parameters.tensors == 0          # fc's weight is not needed: its input needs no grad
+    model.requires_grad_(False)
+    nothing = saved_tensors(model, images)
+    assert nothing.activations.tensors == nothing.parameters.tensors == 0
 
 
 def test_frozen_prefix_records_no_graph_but_frozen_middle_passes_gradients():
@@ -462,6 +480,22 @@ def test_state_dict_does_not_carry_requires_grad():
     assert torch.equal(refrozen.features[0].weight, frozen.features[0].weight)
 
 
+def test_a_pickled_module_keeps_its_flags_but_needs_weights_only_false():
+    """Does torch.save(model) keep requires_grad, while the default torch.load (weights_only=True)
+    refuses to unpickle the module?"""
+    frozen = DigitsNet()
+    freeze(frozen.features)
+    buffer = io.BytesIO()
+    torch.save(frozen, buffer)
+    buffer.seek(0)
+    with pytest.raises(pickle.UnpicklingError):
+        torch.load(buffer)
+    buffer.seek(0)
+    unpickled = torch.load(buffer, weights_only=False)
+    assert count_parameters(unpickled) == count_parameters(frozen)
+    assert count_parameters(unpickled).frozen > 0
+
+
 def test_no_grad_records_no_graph_while_requires_grad_false_freezes_only_some(images):
     """Does a partly frozen model still record a graph for its trainable part, while under no_grad
     the output has no grad_fn although the parameters still require gradients?"""
@@ -566,3 +600,24 @@ def test_tensor_dataset_of_cached_features_keeps_labels_aligned(tasks):
     assert isinstance(cached, TensorDataset)
     images, labels = tasks.target_test.tensors
     assert torch.equal(cached.tensors[0], images.flatten(1)) and torch.equal(cached.tensors[1], labels)
+
+
+def test_eval_mode_and_frozen_batchnorm2d_agree_and_train_bn_stays_within_the_spread():
+    """On lesson 04's task (frozen GlyphNet backbone, 10 labels per digit, 5 seeds), do eval-mode
+    BatchNorm and FrozenBatchNorm2d give the same accuracy in every seed, and fastai's train_bn a
+    mean within the seed-to-seed spread of eval mode, as lesson 06 says?"""
+    from freezelab.learning_curve import BATCHNORM_CHOICES, run_frozen_batchnorm, with_frozen_batchnorm
+    from freezelab.pretrained import glyphnet
+
+    results = {c: [run_frozen_batchnorm(c, 10, seed).test_accuracy for seed in range(5)] for c in BATCHNORM_CHOICES}
+    assert results["eval mode"] == results["FrozenBatchNorm2d"]
+    spread = max(results["eval mode"]) - min(results["eval mode"])
+    mean = {c: statistics.fmean(v) for c, v in results.items()}
+    assert abs(mean["train_bn (fastai)"] - mean["eval mode"]) < spread
+    assert results["train_bn (fastai)"] != results["eval mode"]         # it does change something
+    swapped = with_frozen_batchnorm(glyphnet().features)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in swapped.modules())
+    layers_with_weights = [m for m in swapped.modules() if isinstance(m, nn.Conv2d | nn.Linear)]
+    assert sum(p.numel() for p in swapped.parameters()) == \
+        sum(p.numel() for m in layers_with_weights for p in m.parameters())  # no BatchNorm parameter left
+    assert sum(isinstance(m, torchvision.ops.FrozenBatchNorm2d) for m in swapped.modules()) == 3

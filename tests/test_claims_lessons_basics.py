@@ -403,15 +403,16 @@ def test_resnet18_channels_double_and_layer4_holds_most_parameters():
     assert count_parameters(model.layer4).total > 0.5 * count_parameters(model).total
 
 
-def test_finetuning_layer4_multiplies_the_trainable_parameters_by_over_a_thousand():
-    """Does training layer4 + a new fc give layer4 + 2,565 trainable, over 1,000x the head alone?"""
+def test_finetuning_layer4_multiplies_the_trainable_parameters_by_over_three_thousand():
+    """Does training layer4 + a new fc give 8,396,293 trainable, x3,273 the 2,565 of the head alone?"""
     head_only = _freeze_and_replace(build_model("resnet18"), "fc")
     finetune = _freeze_and_replace(build_model("resnet18"), "fc")
     finetune.layer4.requires_grad_(True)
     trainable = count_trainable_parameters(finetune)
     assert trainable == count_parameters(finetune.layer4).total + 512 * NUM_CLASSES + NUM_CLASSES
     assert {name.split(".")[0] for name in trainable_parameter_names(finetune)} == {"layer4", "fc"}
-    assert trainable > 1000 * count_trainable_parameters(head_only)
+    assert (count_trainable_parameters(head_only), trainable) == (2_565, 8_396_293)
+    assert round(trainable / count_trainable_parameters(head_only)) == 3_273
 
 
 def test_vit_encoder_layers_index_to_the_last_block():
@@ -419,3 +420,22 @@ def test_vit_encoder_layers_index_to_the_last_block():
     vit = build_model("vit_b_16")
     assert isinstance(vit.encoder.layers, nn.Sequential)
     assert vit.encoder.layers[-1] is vit.encoder.layers.encoder_layer_11
+
+
+def test_every_common_mistake_of_the_seed_lesson_is_named_in_the_quiz_bank():
+    """Does each "Common Mistakes" bullet of the seed lesson appear, verbatim, in an explanation of
+    the question it belongs to?"""
+    import yaml
+
+    seed = (Path(__file__).parent / "files" / "quiz-source-lesson.txt").read_text(encoding="utf-8")
+    blocks = re.split(r"\n\d\. ", seed)[1:]          # one block per practice question, in order
+    mistakes_per_question = [re.findall(r"•\s*(.+)", block.split("Common Mistakes:")[1]) for block in blocks]
+    assert [len(m) for m in mistakes_per_question] == [3, 3, 3, 3, 3]
+    bank = yaml.safe_load((Path(__file__).parents[1] / "quizzes" / "questions.yaml").read_text(encoding="utf-8"))
+    lesson_questions = sorted((q for q in bank["questions"] if q.get("origin", {}).get("source") == "lesson"),
+                              key=lambda q: q["origin"]["number"])
+    assert len(lesson_questions) == 5
+    for question, mistakes in zip(lesson_questions, mistakes_per_question, strict=True):
+        explanations = " ".join(option["explanation"] for option in question["options"])
+        for mistake in mistakes:
+            assert f'"{mistake.strip()}"' in explanations, (question["id"], mistake)

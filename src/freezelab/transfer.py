@@ -463,3 +463,46 @@ def plot_grouped_bars(
     if title:
         ax.set_title(title, fontsize=10)
     return ax
+
+
+# --- what the backward pass keeps in memory ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SavedTensors:
+    """The tensors autograd saved during a forward pass for the backward pass, split into
+    activations (made by the forward pass) and parameters (weights that were saved, not copied)."""
+
+    activations: TensorTally
+    parameters: TensorTally
+
+
+def saved_tensors(model: nn.Module, inputs: torch.Tensor) -> SavedTensors:
+    """Run ``model(inputs)`` and tally what autograd saves for backward, with saved-tensor hooks.
+
+    ``torch.autograd.graph.saved_tensors_hooks`` calls its pack hook for every tensor an
+    operation saves for its backward (a convolution saves its input to compute its weight's
+    gradient, a ReLU its output ...). Each storage counts once. An operation none of whose
+    inputs needs a gradient records nothing, so a frozen prefix saves nothing at all.
+    """
+    parameter_storages = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    seen: dict[int, torch.Tensor] = {}
+
+    def pack(tensor: torch.Tensor) -> torch.Tensor:
+        seen.setdefault(tensor.untyped_storage().data_ptr(), tensor)
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        model(inputs)
+    activations = [t for key, t in seen.items() if key not in parameter_storages]
+    parameters = [t for key, t in seen.items() if key in parameter_storages]
+    return SavedTensors(_storage_tally(activations), _storage_tally(parameters))
+
+
+def _storage_tally(tensors: Iterable[torch.Tensor]) -> TensorTally:
+    count = numbers = size = 0
+    for tensor in tensors:
+        count += 1
+        size += tensor.untyped_storage().nbytes()
+        numbers += tensor.untyped_storage().nbytes() // tensor.element_size()
+    return TensorTally(count, numbers, size)

@@ -1,0 +1,51 @@
+"""Lesson 04's learning curve: test accuracy per set-up and label count, mean ± spread over seeds.
+
+    .venv/bin/python benchmarks/bench_transfer.py [--seeds 5] [--write] [--skip-notebook] [--stored]
+
+Prints the table (mean ± standard deviation over the seeds of the test accuracy, each run keeping
+the step with the best validation accuracy), the cut point that validation chose for the partly
+frozen set-up, how long the whole curve took, and how long lesson 04 takes to run top to
+bottom in a fresh kernel. ``--write`` stores the table in ``src/freezelab/checkpoints/
+learning-curve.json``, the figures lesson 04 plots (its tests re-run part of it and compare);
+``--stored`` prints that stored table without measuring (a few seconds instead of minutes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--write", action="store_true", help="store the table for lesson 04")
+    parser.add_argument("--skip-notebook", action="store_true", help="do not time lesson 04")
+    parser.add_argument("--stored", action="store_true", help="print the stored table instead of measuring it")
+    arguments = parser.parse_args()
+
+    from freezelab.learning_curve import LEARNING_CURVE_FILE, learning_curve, load_curve, save_curve
+
+    curve = load_curve() if arguments.stored else learning_curve(seeds=range(arguments.seeds))
+    print(f"test accuracy, mean ± standard deviation over {arguments.seeds} seeds")
+    print(curve.table())
+    print("cut point chosen on validation (blocks frozen from the input):",
+          ", ".join(f"{count}: conv1..conv{cut}" for count, cut in curve.cuts.items()))
+    print(f"learning curve computed in {curve.seconds:.0f} s" + (" (when it was stored)" if arguments.stored else ""))
+    if arguments.write:
+        print("wrote", save_curve(curve, LEARNING_CURVE_FILE))
+    if not arguments.skip_notebook:
+        from freezelab.execution import execute_copy
+        from freezelab.paths import REPO_ROOT
+
+        path = REPO_ROOT / "solutions" / "lessons" / "04-transfer-for-real.ipynb"
+        with tempfile.TemporaryDirectory(prefix="freezelab-bench-") as scratch:
+            execution = execute_copy(path, Path(scratch))
+        status = "ok" if execution.error is None else f"ERROR ({execution.error.ename})"
+        print(f"lesson 04: {execution.seconds:.1f} s top to bottom, slowest cell "
+              f"{max(execution.cell_seconds, default=0.0):.1f} s, {status}")
+
+
+if __name__ == "__main__":
+    main()
