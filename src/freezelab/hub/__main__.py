@@ -41,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--proxy-api-port", type=int, help="the proxy's API port")
     parser.add_argument("--instructor", action="append", help="instructor account (repeatable; replaces the file's)")
     parser.add_argument("--learner", action="append", help="learner account (repeatable; replaces the file's)")
+    parser.add_argument("--instructors-group", help="the instructors' Linux group (default <course>-instructors)")
     args = parser.parse_args(argv)
     try:
         settings = ClassSettings.from_file(
@@ -51,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
             proxy_api_port=args.proxy_api_port,
             instructors=args.instructor,
             learners=args.learner,
+            instructors_group=args.instructors_group,
         )
         created = set_up(settings)
     except ClassError as error:
