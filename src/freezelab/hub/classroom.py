@@ -28,7 +28,7 @@ from typing import Any
 
 from dateutil import tz
 
-from freezelab.paths import REPO_ROOT
+from freezelab.paths import REPO_ROOT, SOLUTIONS_DIR
 
 HUB_DIR = REPO_ROOT / "hub"
 CLASS_FILE = HUB_DIR / "class.toml"
@@ -185,6 +185,11 @@ class ClassSettings:
             return "learner"
         raise ClassError(f"{user} is not in the class")
 
+    def course_root(self, instructor: str) -> Path:
+        """nbgrader's course folder for an instructor: in their home, as formgrader needs it under the
+        server's root; it holds a link to the masters (solutions/), everything else is absolute."""
+        return Path(pwd.getpwnam(instructor).pw_dir) / self.course_id
+
     def environment(self, user: str) -> dict[str, str]:
         """The variables a user's server (and so their terminal and nbgrader) runs with."""
         role = self.role_of(user)
@@ -200,6 +205,7 @@ class ClassSettings:
         if self.bridged:  # the copied interpreter's libpython (its own RUNPATH points at the original)
             env["LD_LIBRARY_PATH"] = str(self.users_base_dir / "lib")
         if role == "instructor":
+            env["FREEZELAB_COURSE_ROOT"] = str(self.course_root(user))
             env["FREEZELAB_GRADING_DIR"] = str(self.grading_dir)
             env["FREEZELAB_RELEASE_DIR"] = str(self.grading_dir / "release")
         return env
@@ -380,6 +386,12 @@ def lay_out_folders(settings: ClassSettings) -> None:
     _place(settings.course_exchange_dir / "feedback", instructor, group, 0o711)
     # The gradebook and every learner's work, as collected and graded: instructors only.
     _place(settings.grading_dir, instructor, group, 0o2770)
+    for name in settings.instructors:
+        root = settings.course_root(name)
+        _place(root, name, group, 0o750)
+        masters = root / "solutions"
+        if not masters.is_symlink() and not masters.exists():
+            masters.symlink_to(SOLUTIONS_DIR, target_is_directory=True)
 
 
 def record_deadlines(settings: ClassSettings) -> None:
