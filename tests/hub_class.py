@@ -31,13 +31,15 @@ from freezelab.hub.classroom import (
     PROXY,
     SETTINGS_VARIABLE,
     VENV_BIN,
+    ClassError,
     ClassSettings,
     account_exists,
     as_user,
+    check_reachable,
     group_exists,
     set_up,
 )
-from freezelab.paths import SOLUTIONS_DIR
+from freezelab.paths import REPO_ROOT, SOLUTIONS_DIR
 
 WALL_CLOCK = "%Y-%m-%d %H:%M:%S"
 
@@ -51,6 +53,10 @@ def why_no_class() -> str | None:
             return f"{tool} is missing"
     if not PROXY.exists():
         return f"{PROXY} is missing (make setup-hub installs the proxy from npm)"
+    try:
+        check_reachable(REPO_ROOT)
+    except ClassError as error:
+        return str(error)
     return None
 
 
