@@ -33,7 +33,11 @@ def report(settings: ClassSettings, created: dict[str, str]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m freezelab.hub", description=__doc__.split("\n")[0])
-    parser.add_argument("command", choices=["setup", "run"])
+    parser.add_argument("command", choices=["setup", "run", "canvas"])
+    parser.add_argument("--canvas-export", type=Path, help="canvas: the gradebook CSV exported from Canvas")
+    parser.add_argument("--grades", type=Path, help="canvas: nbgrader's grades.csv (exports/grades.csv)")
+    parser.add_argument("--out", type=Path, help="canvas: the file to write for Canvas's import (must be new)")
+    parser.add_argument("--key", default="SIS Login ID", help="canvas: the column holding the hub's login")
     parser.add_argument("--class-file", type=Path, default=CLASS_FILE, help="the class description (hub/class.toml)")
     parser.add_argument("--class-dir", help="the class's folder (default /srv/freezelab-class)")
     parser.add_argument("--port", type=int, help="the hub's port on the loopback address")
@@ -43,6 +47,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--learner", action="append", help="learner account (repeatable; replaces the file's)")
     parser.add_argument("--instructors-group", help="the instructors' Linux group (default <course>-instructors)")
     args = parser.parse_args(argv)
+    if args.command == "canvas":
+        from freezelab.hub.canvas import CanvasError, fill_gradebook
+        from freezelab.hub.canvas import report as canvas_report
+
+        if not (args.canvas_export and args.grades and args.out):
+            parser.error("canvas needs --canvas-export, --grades and --out")
+        for path in (args.canvas_export, args.grades):
+            if not path.is_file():
+                parser.error(f"{path}: no such file")
+        try:
+            print(canvas_report(fill_gradebook(args.canvas_export, args.grades, args.out, args.key)))
+        except CanvasError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        return 0
     try:
         settings = ClassSettings.from_file(
             args.class_file,
