@@ -34,7 +34,8 @@ from hub_class import HubClass, free_port, processes_of, why_no_class
 from freezelab.paths import REPO_ROOT
 from freezelab.quiz import load_quiz
 
-pytestmark = pytest.mark.slow
+# The first test sets the class up and runs the whole cycle (minutes on a busy machine).
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
 
 FREEZE, QUIZ = "freeze-it-yourself", "mastery-quiz"
 # Bo answers the first four tasks of freeze-it-yourself only: 2 + 2 + 2 + 2 points of 20.

@@ -16,7 +16,7 @@ from hub_class import HubClass, why_no_class
 
 from freezelab.quiz import browser
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(1200)]
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 ASSIGNMENT = "freeze-it-yourself"
