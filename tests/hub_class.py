@@ -109,7 +109,7 @@ class HubClass:
         names = [f"flt{tag}-teach", f"flt{tag}-ada", f"flt{tag}-bo"]
         for name in names:
             assert not account_exists(name), f"account {name} exists already"
-        class_dir = Path(tempfile.mkdtemp(prefix="freezelab-class-", dir="/tmp"))
+        class_dir = Path(tempfile.mkdtemp(prefix="freezelab-class-", dir="/var/tmp"))
         class_dir.chmod(0o755)
         zone = tz.gettz(ClassSettings.from_file(CLASS_FILE, class_dir=str(class_dir)).timezone)
         now = datetime.now(zone)

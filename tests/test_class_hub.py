@@ -339,7 +339,7 @@ def test_make_class_starts_the_hub_and_ctrl_c_stops_everything(tmp_path_factory)
         pytest.skip(reason)
     tag = secrets.token_hex(3)
     teacher, learner, group = f"flt{tag}-teach", f"flt{tag}-ada", f"flt{tag}-instructors"
-    class_dir = Path(tempfile.mkdtemp(prefix="freezelab-class-", dir="/tmp"))
+    class_dir = Path(tempfile.mkdtemp(prefix="freezelab-class-", dir="/var/tmp"))
     class_dir.chmod(0o755)
     port = free_port()
     arguments = (

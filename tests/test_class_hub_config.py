@@ -43,6 +43,7 @@ def test_the_class_file_names_real_assignments_and_a_real_time_zone():
         ({"late_penalty": "half"}, "late_penalty must be one of"),
         ({"deadlines": {"mastery-quiz": "next friday"}}, "is not a date like"),
         ({"deadlines": {"homework-9": "2027-01-01 10:00:00"}}, "not an assignment of solutions/"),
+        ({"class_dir": "/tmp/my-class"}, "under /tmp cannot work"),
     ],
 )
 def test_a_wrong_class_description_is_refused_with_a_clear_message(change, message):
@@ -59,10 +60,10 @@ def test_an_unknown_setting_is_named(tmp_path: Path):
         ClassSettings.from_file(wrong)
 
 
-def test_the_hub_gives_nbgrader_its_groups_and_each_server_the_scopes_it_needs(tmp_path: Path):
+def test_the_hub_gives_nbgrader_its_groups_and_each_server_the_scopes_it_needs():
     """Does the hub's configuration create nbgrader-<course> and formgrade-<course> from the class, let each
     server read only its own user's groups, make nobody an admin, and use PAM with local processes?"""
-    settings = ClassSettings.from_file(CLASS_FILE, class_dir=str(tmp_path))
+    settings = ClassSettings.from_file(CLASS_FILE, class_dir="/srv/freezelab-class-never-made")
     c = Config()
     configure_hub(c, settings)
     assert c.JupyterHub.load_groups == {

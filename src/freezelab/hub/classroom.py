@@ -83,6 +83,12 @@ class ClassSettings:
         return settings
 
     def validate(self) -> None:
+        if Path(self.class_dir).resolve().is_relative_to("/tmp"):
+            raise ClassError(
+                f"{self.class_dir}: a class folder under /tmp cannot work: the grading sandbox gives each "
+                "kernel a private /tmp, which hides the users' Python there. Choose another "
+                "(default /srv/freezelab-class)."
+            )
         if tz.gettz(self.timezone) is None:
             raise ClassError(f"time zone {self.timezone!r} is not an IANA name such as 'Europe/Berlin'")
         if not self.instructors:
