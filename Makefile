@@ -8,7 +8,8 @@ STAMP  := $(VENV)/.freezelab-installed
 # nbgrader runs `alembic` from PATH when it creates a gradebook: the venv's bin comes first.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup lab instructor test test-fast notebooks check-notebooks grade grade-demo grade-check bench lint clean-state
+.PHONY: setup lab instructor test test-fast notebooks check-notebooks grade grade-demo grade-check bench lint clean-state \
+	setup-hub class
 
 # Creates the virtual environment and installs the pins plus the course package, once.
 # Runs again only when requirements.txt or pyproject.toml change.
@@ -18,6 +19,16 @@ $(STAMP): requirements.txt pyproject.toml
 	touch $(STAMP)
 
 setup: $(STAMP)
+
+# JupyterHub's proxy for the class (configurable-http-proxy, pinned in hub/package.json), from npm.
+PROXY := hub/node_modules/.bin/configurable-http-proxy
+# Without npm the class cannot run; everything else can (the class tests then skip, and say why).
+$(PROXY): hub/package.json hub/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		cd hub && npm ci --no-audit --no-fund --loglevel=error && touch ../$(PROXY); \
+	else echo "npm not found: install Node.js 20 or later for make class (the class tests will be skipped)" >&2; fi
+
+setup-hub: $(STAMP) $(PROXY)
 
 ## Open the course in JupyterLab, the learner's door: the start page, the learner notebooks
 ## (notebooks/ only: no masters, no question bank) and no instructor tool. Settings: jupyter/learner/.
@@ -30,8 +41,14 @@ lab: $(STAMP)
 instructor: $(STAMP)
 	$(PY) -m freezelab.lab --instructor $(LAB_ARGS)
 
-## Run the whole test suite (notebooks, quizzes, nbgrader end to end, browser).
-test: $(STAMP)
+## A class on this machine (root): accounts from hub/class.toml, the nbgrader exchange and grading
+## folders, then JupyterHub on http://127.0.0.1:8000 until Ctrl-C. See autograder/DEPLOY.md.
+CLASS_DIR ?= /srv/freezelab-class
+class: $(STAMP) $(PROXY)
+	$(PY) -m freezelab.hub run --class-dir "$(CLASS_DIR)" $(CLASS_ARGS)
+
+## Run the whole test suite (notebooks, quizzes, nbgrader end to end, the class hub, browser).
+test: $(STAMP) $(PROXY)
 	$(PY) -m pytest
 
 ## The quick part of the suite: no notebook execution, no nbgrader runs, no browser.

@@ -60,6 +60,8 @@ PASSED_ENVIRONMENT = (
     *("PATH", "LANG", "LC_ALL", "OMP_NUM_THREADS", "MKL_NUM_THREADS"),
     *("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"),
     "NBGRADER_EXECUTION",  # nbgrader tells the notebook it is being autograded (hidden tests check it)
+    # a class hub's copy of the course's interpreter finds its libpython through it (freezelab.hub.classroom)
+    "LD_LIBRARY_PATH",
 )
 
 
@@ -107,6 +109,8 @@ def _read_only_paths() -> list[str]:
     paths = ["/usr", "/etc", sys.base_prefix, sys.prefix, str(package)]
     if SCHEMA_DIR.is_dir():  # the quizzes' JSON Schemas; never the question bank, which holds the key
         paths.append(str(SCHEMA_DIR))
+    # site-packages reached through a .pth file (a class hub's users' environment reads the course's so)
+    paths += [p for p in sys.path if p.endswith(("site-packages", "dist-packages")) and os.path.isdir(p)]
     for prefix in (sys.base_prefix, sys.prefix):  # a pyenv or venv python may be a link out of the prefix
         python = Path(prefix) / "bin" / "python3"
         if python.exists():
