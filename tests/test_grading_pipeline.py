@@ -214,7 +214,8 @@ def test_each_structural_or_broken_case_gets_a_clear_line(graded_class):
     }
     for name, (kind, words) in expected.items():
         problems = course.read_note(Submission(ASSIGNMENT, name))["problems"]
-        assert [p["kind"] for p in problems].count(kind) == 1, (name, problems)
+        count = [p["kind"] for p in problems].count(kind)
+        assert count == 1 or (kind == "tampering" and count >= 1), (name, problems)  # a line per cheating cell
         message = next(p["message"] for p in problems if p["kind"] == kind)
         if name == "deleted-setup-cell":
             assert "`setup`" in message and "put back" in message
