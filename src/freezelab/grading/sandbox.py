@@ -133,9 +133,11 @@ def bwrap_arguments(scratch: Path, command: list[str], views: dict[str, str] | N
             arguments += ["--symlink", os.readlink(top), top]
         elif os.path.isdir(top):
             arguments += ["--ro-bind", top, top]
+    # A private /tmp first: what is bound below may itself live under /tmp (a checkout, the scratch).
+    arguments += ["--size", str(64 * 1024**2), "--tmpfs", "/tmp"]
     for path in _read_only_paths():
         arguments += ["--ro-bind", (views or {}).get(path, path), path]
-    arguments += ["--proc", "/proc", "--dev", "/dev", "--size", str(64 * 1024**2), "--tmpfs", "/tmp"]
+    arguments += ["--proc", "/proc", "--dev", "/dev"]
     arguments += ["--bind", str(scratch), str(scratch)]
     home = scratch / "home"
     arguments += ["--chdir", str(scratch / "work"), "--clearenv"]
