@@ -13,7 +13,7 @@ import pytest
 
 from freezelab.grading import samples
 from freezelab.grading.cli import main
-from freezelab.grading.pipeline import html_text
+from freezelab.grading.feedback import html_text
 from tests.conftest import requires_sandbox
 
 pytestmark = requires_sandbox()

@@ -27,17 +27,12 @@ import nbformat
 import pytest
 
 from freezelab.grading import samples
+from freezelab.grading.autograde import autograde, sync_assignments
+from freezelab.grading.collect import collect
 from freezelab.grading.course import Course, Submission
 from freezelab.grading.demo import expected_score, points_per_test_cell
+from freezelab.grading.feedback import feedback, find_hidden_test_leaks, html_text
 from freezelab.grading.integrity import hidden_test_lines, nbgrader_metadata, problems_of
-from freezelab.grading.pipeline import (
-    autograde,
-    collect,
-    feedback,
-    find_hidden_test_leaks,
-    html_text,
-    sync_assignments,
-)
 from freezelab.paths import NOTEBOOKS_DIR, SOLUTIONS_DIR
 from tests.conftest import requires_sandbox
 
@@ -510,7 +505,7 @@ def test_an_lms_download_goes_through_nbgrader_zip_collect(tmp_path):
 @pytest.mark.slow
 def test_every_other_assignment_is_graded_generically(tmp_path, monkeypatch):
     """Do the mastery quiz and a multi-notebook assignment go through the same pipeline, right scores and all?"""
-    from freezelab.grading.pipeline import export
+    from freezelab.grading.export import export
     from freezelab.quiz import build_exam, load_quiz
 
     course = Course(tmp_path / "state")

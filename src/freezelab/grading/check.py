@@ -14,15 +14,10 @@ from pathlib import Path
 
 import nbformat
 
+from freezelab.grading.autograde import Outcome, autograde_submission, sync_assignments
 from freezelab.grading.course import Course, Submission, assignment_of_cells, assignment_of_notebook
-from freezelab.grading.pipeline import (
-    Outcome,
-    TaskScore,
-    autograde_submission,
-    feedback,
-    sync_assignments,
-    task_scores,
-)
+from freezelab.grading.export import TaskScore, task_scores
+from freezelab.grading.feedback import feedback
 from freezelab.grading.preprocessors import first_error
 from freezelab.grading.tasks import SECRET_FILE
 from freezelab.paths import NOTEBOOKS_DIR

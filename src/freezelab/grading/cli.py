@@ -119,7 +119,11 @@ def main(argv: list[str] | None = None) -> int:
         print(demo_report(result))
         return 0 if result.all_as_expected else 1
 
-    from freezelab.grading import pipeline
+    from freezelab.grading.autograde import autograde
+    from freezelab.grading.collect import collect
+    from freezelab.grading.export import export
+    from freezelab.grading.feedback import feedback
+    from freezelab.grading.run_all import run_all
     from freezelab.grading.summary import summarise
 
     course = _course(args)
@@ -132,20 +136,20 @@ def main(argv: list[str] | None = None) -> int:
             )
             return 1
     if args.command == "collect":
-        collected = pipeline.collect(course, args.source, args.assignment, args.regexp)
+        collected = collect(course, args.source, args.assignment, args.regexp)
         print(f"{collected.assignment}: collected {len(collected.students)} submission(s) into {course.submitted_dir}")
         for warning in collected.warnings:
             print(f"  warning: {warning}")
         return 0
     if args.command == "autograde":
-        _print_outcomes(pipeline.autograde(course, args.assignment, args.student, jobs=args.jobs))
+        _print_outcomes(autograde(course, args.assignment, args.student, jobs=args.jobs))
         return 0
     if args.command == "feedback":
-        pages = pipeline.feedback(course)
+        pages = feedback(course)
         print(f"{len(pages)} feedback page(s) in {course.feedback_dir}")
         return 0
     if args.command == "export":
-        exported = pipeline.export(course)
+        exported = export(course)
         print(f"grades:   {exported.grades_csv}\nper task: {exported.tasks_csv}")
         return 0
     if args.command == "summary":
@@ -153,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{summary.text}\nsummary plot: {summary.picture}")
         return 0
     # all
-    result = pipeline.run_all(course, args.source, args.assignment, jobs=args.jobs)
+    result = run_all(course, args.source, args.assignment, jobs=args.jobs)
     if result.collected:
         print(f"collected {len(result.collected.students)} submission(s)")
     _print_outcomes(result.outcomes)

@@ -16,8 +16,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from freezelab.grading.autograde import Outcome, autograde
+from freezelab.grading.collect import collect
 from freezelab.grading.course import Course
-from freezelab.grading.pipeline import Exported, Outcome, autograde, collect, export, feedback
+from freezelab.grading.export import Exported, export
+from freezelab.grading.feedback import feedback
 from freezelab.grading.samples import FREEZE, Sample, build_sample, samples_for, write_samples
 from freezelab.grading.summary import Summary, summarise
 from freezelab.quiz.bank import load_quiz

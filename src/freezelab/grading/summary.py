@@ -11,8 +11,9 @@ from pathlib import Path
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
+from freezelab.grading.autograde import integrity_text
 from freezelab.grading.course import Course
-from freezelab.grading.pipeline import TaskScore, integrity_text, task_scores
+from freezelab.grading.export import TaskScore, task_scores
 from freezelab.quiz.statistics import QuizReport, class_reports
 
 
