@@ -8,31 +8,27 @@ before and after the batch.
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections.abc import Iterable
+from contextlib import suppress
 from dataclasses import dataclass, field
+from typing import Any
 
 import nbformat
 from nbgrader.api import Grade, MissingEntry
+from nbgrader.utils import parse_utc
 from sqlalchemy.exc import SAWarning
 from tqdm import tqdm
 
-from freezelab.grading.course import (
-    Course,
-    NbgraderFailed,
-    NbgraderTimedOut,
-    Submission,
-)
-from freezelab.grading.integrity import (
-    Problem,
-    problems_of,
-)
+from freezelab.grading.course import Course, NbgraderTimedOut, Submission
+from freezelab.grading.integrity import Problem, problems_of
+from freezelab.grading.pool import DaskPool, LocalPool, Pool
 from freezelab.grading.preprocessors import cell_timeout
+from freezelab.grading.tasks import class_secret
+from freezelab.grading.worker import Job, Result, class_settings, read_folder, write_folder
 
 
 def sync_assignments(course: Course, assignments: Iterable[str], stock: bool = False) -> None:
@@ -68,18 +64,12 @@ class _Precheck:
 
     expected: list[str]
     statuses: dict[str, str] = field(default_factory=dict)
-    problems: list[str] = field(default_factory=list)
     readable: list[str] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
 
-    @property
-    def whole(self) -> bool:
-        """Every notebook that is there can be read: one nbgrader run can take the submission."""
-        return not any(status == "unreadable" for status in self.statuses.values())
-
 
 def _precheck(course: Course, submission: Submission) -> _Precheck:
-    folder = course.submitted_dir / submission.student / submission.assignment
+    folder = course.submitted_path(submission)
     check = _Precheck(_gradebook_notebooks(course, submission.assignment))
     for name in check.expected:
         path = folder / f"{name}.ipynb"
@@ -120,18 +110,20 @@ def autograde(
     course: Course,
     assignment: str | None = None,
     students: Iterable[str] | None = None,
-    jobs: int = 1,
+    jobs: int | None = None,
     progress: bool = True,
     stock: bool = False,
     timeout: float | None = None,
+    scheduler: str | None = None,
 ) -> list[Outcome]:
     """Autograde every collected submission (of ``assignment``, of ``students``).
 
-    Submissions go through ``nbgrader autograde`` in ``jobs`` parallel batches (one nbgrader process
-    each, as an instructor would run it); a submission a batch could not grade is tried again on its
-    own, notebook by notebook, and what still cannot be graded scores 0 with the reason written down.
-    ``timeout`` bounds the seconds one submission may take (default: 20 cell time limits).
-    ``stock=True`` runs nbgrader without this package's preprocessors, for comparisons only.
+    Each submission goes, as bytes, to a grading worker (:mod:`freezelab.grading.worker`): ``jobs``
+    worker processes on this machine (default one per core), or the workers of the dask cluster at
+    ``scheduler``. Workers send back data; this process alone writes the gradebook, the autograded
+    copies and the notes, as each result arrives. What cannot be graded scores 0 with the reason
+    written down. ``timeout`` bounds the seconds one submission may take (default: 20 cell time
+    limits). ``stock=True`` runs ``nbgrader autograde`` as nbgrader ships, for comparisons only.
     """
     wanted = set(students) if students else None
     submissions = [s for s in course.submissions(assignment) if wanted is None or s.student in wanted]
@@ -142,42 +134,153 @@ def autograde(
     timeout = timeout or max(300.0, 20.0 * cell_timeout())
     checks = {s: _precheck(course, s) for s in submissions}
     for submission in submissions:  # a stale autograded copy must not pass for a fresh one
-        shutil.rmtree(course.autograded_dir / submission.student / submission.assignment, ignore_errors=True)
-    batches = _batches([s for s in submissions if checks[s].whole and checks[s].readable], jobs)
-    outcomes: list[Outcome] = []
-    with tqdm(
-        total=len(submissions),
-        desc="autograding",
-        unit="submission",
-        disable=not progress,
-        dynamic_ncols=True,
-    ) as bar:
-        lock = threading.Lock()
-
-        def finish(submission: Submission, seconds: float, failures: dict[str, str]) -> None:
-            folder = course.autograded_dir / submission.student / submission.assignment
-            if not stock and not all((folder / f"{name}.ipynb").exists() for name in checks[submission].readable):
-                started = time.perf_counter()  # the batch missed it: once more on its own
-                failures = _run_alone(course, submission, checks[submission], stock, timeout)
-                seconds += time.perf_counter() - started
-            outcome = _finish(course, submission, checks[submission], failures, seconds, stock)
-            with lock:
-                outcomes.append(outcome)
-                bar.set_postfix_str(f"{outcome.submission}: {outcome.score:g}/{outcome.max_score:g}")
-                bar.update()
-
-        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            futures = [pool.submit(_run_batch, course, batch, stock, timeout, finish) for batch in batches]
-            singles = [s for s in submissions if not (checks[s].whole and checks[s].readable)]
-            for submission in singles:
-                futures.append(pool.submit(_run_single, course, submission, checks[submission], stock, timeout, finish))
-            for future in as_completed(futures):
-                future.result()
+        shutil.rmtree(course.autograded_path(submission), ignore_errors=True)
+    if stock:
+        outcomes = _stock_autograde(course, submissions, checks, timeout)
+    else:
+        pool: Pool = DaskPool(scheduler) if scheduler else LocalPool(jobs, logs=course.notes_dir / "workers")
+        try:
+            outcomes = _coordinate(course, submissions, checks, pool, timeout, progress)
+        finally:
+            if isinstance(pool, DaskPool):
+                pool.close()
     after = course.submitted_digests(submissions)
     changed = sorted(path for path in before.keys() | after.keys() if before.get(path) != after.get(path))
     course.integrity_path.parent.mkdir(parents=True, exist_ok=True)
     course.integrity_path.write_text(json.dumps({"checked": len(before), "changed": changed}, indent=1) + "\n")
     return sorted(outcomes, key=lambda o: (o.submission.assignment, o.submission.student))
+
+
+def autograde_submission(course: Course, submission: Submission, timeout: float | None = None) -> Outcome:
+    """Autograde one submission on its own; never raises for a bad one."""
+    (outcome,) = autograde(course, submission.assignment, [submission.student], jobs=1, progress=False, timeout=timeout)
+    return outcome
+
+
+def job_for(course: Course, submission: Submission, check: _Precheck, source: dict[str, bytes]) -> Job:
+    """What a worker needs to grade ``submission``: its files (without unreadable notebooks), the masters."""
+    files = read_folder(course.submitted_path(submission))
+    unreadable = {f"{name}.ipynb" for name, status in check.statuses.items() if status == "unreadable"}
+    files = {name: data for name, data in files.items() if name not in unreadable}
+    return Job(
+        submission.assignment,
+        submission.student,
+        files,
+        source,
+        class_secret(course.state_dir),
+        class_settings(),
+    )
+
+
+def _coordinate(
+    course: Course,
+    submissions: list[Submission],
+    checks: dict[Submission, _Precheck],
+    pool: Pool,
+    timeout: float,
+    progress: bool,
+) -> list[Outcome]:
+    """Send every gradeable submission to ``pool``; record each result as it comes back."""
+    by_key = {str(s): s for s in submissions}
+    sources = {name: read_folder(course.solutions_dir / name) for name in {s.assignment for s in submissions}}
+    gradeable = [s for s in submissions if checks[s].readable]
+    outcomes = [_finish(course, s, checks[s], {}, 0.0) for s in submissions if not checks[s].readable]
+    jobs = [job_for(course, s, checks[s], sources[s.assignment]) for s in gradeable]
+    recorded: set[str] = set()
+    running: set[str] = set()
+    failed = 0
+    lock = threading.Lock()
+    timings = course.notes_dir / "timings.jsonl"
+    timings.parent.mkdir(parents=True, exist_ok=True)
+    timings.write_text("")
+    with tqdm(
+        total=len(submissions),
+        initial=len(outcomes),
+        desc="autograding",
+        unit="submission",
+        disable=not progress,
+        dynamic_ncols=True,
+    ) as bar:
+
+        def show() -> None:
+            bar.set_postfix_str(f"running {len(running)}, failed {failed}, {pool.size} worker(s)")
+
+        def on_event(event: str, job: Job, payload: Any) -> None:
+            nonlocal failed
+            with lock:
+                if event == "started":
+                    running.add(job.key)
+                elif event == "requeued":
+                    running.discard(job.key)
+                elif job.key not in recorded:  # a result comes once; a late duplicate is ignored
+                    recorded.add(job.key)
+                    running.discard(job.key)
+                    submission = by_key[job.key]
+                    if event == "graded":
+                        started = time.perf_counter()
+                        outcome = _record(course, submission, checks[submission], payload)
+                        seconds = dict(payload.seconds, gradebook=time.perf_counter() - started)
+                        line = {"submission": job.key, "worker": payload.worker, **seconds}
+                        with timings.open("a") as handle:
+                            handle.write(json.dumps(line) + "\n")
+                    else:
+                        failed += 1
+                        reasons = dict.fromkeys(checks[submission].readable, payload)
+                        outcome = _finish(course, submission, checks[submission], reasons, 0.0)
+                    outcomes.append(outcome)
+                    bar.update()
+                show()
+
+        show()
+        pool.run(jobs, on_event, timeout)
+    return outcomes
+
+
+def _record(course: Course, submission: Submission, check: _Precheck, result: Result) -> Outcome:
+    """Write what a worker sent back: the autograded files, the grades and comments, the note."""
+    write_folder(course.autograded_path(submission), result.autograded)
+    folder = course.submitted_path(submission)
+    timestamp_file = folder / "timestamp.txt"
+    with course.gradebook() as gradebook, warnings.catch_warnings():
+        warnings.simplefilter("ignore", SAWarning)  # nbgrader builds its records before adding them
+        gradebook.update_or_create_student(submission.student)
+        timestamp = None
+        if timestamp_file.is_file():
+            with suppress(ValueError):
+                timestamp = parse_utc(timestamp_file.read_text().strip())
+        extra = {"timestamp": timestamp} if timestamp else {}
+        record = gradebook.update_or_create_submission(submission.assignment, submission.student, **extra)
+        for notebook in record.notebooks:
+            scores, comments = result.grades.get(notebook.name, {}), result.comments.get(notebook.name, {})
+            for grade in notebook.grades:
+                if grade.name in scores:
+                    grade.auto_score = scores[grade.name]
+                    grade.needs_manual_grade = grade.manual_score is not None or grade.auto_score is None
+            for comment in notebook.comments:
+                if comment.name in comments:
+                    comment.auto_comment = comments[comment.name]
+        gradebook.db.commit()
+    failures = {name: result.failure for name in check.readable if result.failure}
+    return _finish(course, submission, check, failures, result.seconds.get("total", 0.0))
+
+
+def _stock_autograde(
+    course: Course, submissions: list[Submission], checks: dict[Submission, _Precheck], timeout: float
+) -> list[Outcome]:
+    """``nbgrader autograde`` as nbgrader ships, once per assignment (for comparisons only)."""
+    outcomes = []
+    for name in sorted({s.assignment for s in submissions}):
+        mine = [s for s in submissions if s.assignment == name]
+        others = sorted(s.student for s in course.submissions(name) if s not in mine)
+        arguments = ["autograde", name, "--force"]
+        if others:
+            arguments.append(f"--CourseDirectory.student_id_exclude={','.join(others)}")
+        started = time.perf_counter()
+        with suppress(NbgraderTimedOut):
+            course.nbgrader(*arguments, timeout=timeout * len(mine), stock=True, check=False)
+        seconds = (time.perf_counter() - started) / len(mine)
+        outcomes += [_finish(course, s, checks[s], {}, seconds, stock=True) for s in mine]
+    return outcomes
 
 
 def integrity_text(course: Course) -> str:
@@ -191,114 +294,18 @@ def integrity_text(course: Course) -> str:
     return f"submitted files: all {record['checked']} byte-identical before and after grading (sha256)"
 
 
-def _batches(submissions: list[Submission], jobs: int) -> list[list[Submission]]:
-    """Split by assignment, then round-robin into at most ``jobs`` batches per assignment."""
-    batches = []
-    for name in sorted({s.assignment for s in submissions}):
-        mine = sorted((s for s in submissions if s.assignment == name), key=lambda s: s.student)
-        count = max(1, min(jobs, len(mine)))
-        batches += [mine[i::count] for i in range(count)]
-    return [batch for batch in batches if batch]
-
-
-_STARTED = re.compile(r"Sanitizing .*[/\\]submitted[/\\](?P<student>[^/\\]+)[/\\](?P<assignment>[^/\\]+)[/\\]")
-
-
-Finish = Callable[[Submission, float, dict[str, str]], None]
-
-
-def _run_batch(course: Course, batch: list[Submission], stock: bool, timeout: float, finish: Finish) -> None:
-    """One ``nbgrader autograde`` process for ``batch``, reporting each submission as it completes."""
-    assignment = batch[0].assignment
-    members = {s.student: s for s in batch}
-    others = sorted(s.student for s in course.submissions(assignment) if s.student not in members)
-    arguments = ["autograde", assignment, "--force"]
-    if len(batch) == 1:
-        arguments += ["--student", batch[0].student]
-    elif others:
-        arguments.append(f"--CourseDirectory.student_id_exclude={','.join(others)}")
-    current: list = [None, time.perf_counter()]
-    done: set[str] = set()
-
-    def on_line(line: str) -> None:
-        match = _STARTED.search(line)
-        if match and match.group("student") in members and match.group("student") != current[0]:
-            now = time.perf_counter()
-            if current[0] is not None:
-                done.add(current[0])
-                finish(members[current[0]], now - current[1], {})
-            current[:] = [match.group("student"), now]
-
-    try:
-        course.nbgrader(*arguments, timeout=timeout * len(batch), stock=stock, check=False, on_line=on_line)
-    except NbgraderTimedOut:
-        pass  # whatever it did not finish is graded alone below
-    if current[0] is not None:
-        done.add(current[0])
-        finish(members[current[0]], time.perf_counter() - current[1], {})
-    for student, submission in members.items():
-        if student not in done:
-            finish(submission, 0.0, {})
-
-
-def _run_single(
-    course: Course, submission: Submission, check: _Precheck, stock: bool, timeout: float, finish: Finish
-) -> None:
-    started = time.perf_counter()
-    failures = _run_alone(course, submission, check, stock, timeout) if check.readable else {}
-    finish(submission, time.perf_counter() - started, failures)
-
-
-def _run_alone(course: Course, submission: Submission, check: _Precheck, stock: bool, timeout: float) -> dict[str, str]:
-    """``nbgrader autograde --student`` for one submission; notebook by notebook if some cannot be read."""
-    failures: dict[str, str] = {}
-    runs: list[str | None] = [None] if check.whole else list(check.readable)
-    for notebook in runs:
-        arguments = ["autograde", submission.assignment, "--student", submission.student, "--force"]
-        if notebook:
-            arguments += ["--notebook", notebook]
-        try:
-            course.nbgrader(*arguments, timeout=timeout, stock=stock)
-        except NbgraderFailed as error:
-            for name in [notebook] if notebook else check.readable:
-                failures[name] = _last_error(error.result.stdout + error.result.stderr)
-        except NbgraderTimedOut as error:
-            for name in [notebook] if notebook else check.readable:
-                failures[name] = str(error)
-    return failures
-
-
-def autograde_submission(
-    course: Course, submission: Submission, stock: bool = False, timeout: float | None = None
-) -> Outcome:
-    """Autograde one submission on its own (``nbgrader autograde --student``); never raises for a bad one."""
-    started = time.perf_counter()
-    check = _precheck(course, submission)
-    shutil.rmtree(course.autograded_dir / submission.student / submission.assignment, ignore_errors=True)
-    failures = _run_alone(course, submission, check, stock, timeout or max(300.0, 20.0 * cell_timeout()))
-    return _finish(course, submission, check, failures, time.perf_counter() - started, stock)
-
-
-def _last_error(text: str) -> str:
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    for line in reversed(lines):
-        if "Error" in line or "Exception" in line:
-            return line
-    return lines[-1] if lines else "no log"
-
-
 def _finish(
     course: Course,
     submission: Submission,
     check: _Precheck,
     failures: dict[str, str],
     seconds: float,
-    stock: bool,
+    stock: bool = False,
 ) -> Outcome:
     """Read what nbgrader wrote, settle the gradebook, and write the submission's note."""
     statuses, problems = dict(check.statuses), list(check.problems)
     for name in check.readable:
-        autograded = course.autograded_dir / submission.student / submission.assignment / f"{name}.ipynb"
+        autograded = course.autograded_path(submission) / f"{name}.ipynb"
         if autograded.exists():
             statuses[name] = "graded"
             problems += problems_of(nbformat.read(autograded, as_version=4))

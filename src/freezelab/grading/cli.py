@@ -78,7 +78,12 @@ def main(argv: list[str] | None = None) -> int:
     for sub in (every, collecting, grading):
         sub.add_argument("--assignment", help="the assignment (default: guessed, or every assignment)")
     for sub in (every, grading):
-        sub.add_argument("--jobs", type=int, default=1, help="nbgrader processes at once (default 1)")
+        sub.add_argument("--jobs", type=int, help="grading workers on this machine (default: one per core)")
+        sub.add_argument(
+            "--scheduler",
+            metavar="tcp://HOST:8786",
+            help="grade on the workers of this dask.distributed cluster instead (see autograder/README.md)",
+        )
     for name in ("feedback", "export", "summary"):
         commands.add_parser(name, help=f"the {name} step")
     checking = commands.add_parser("check", help="grade one notebook without the class's gradebook")
@@ -88,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     checking.add_argument("--strict", action="store_true", help="exit 1 unless the notebook scores full marks")
     demo = commands.add_parser("demo", help="sample submissions through the whole pipeline")
     demo.add_argument("--out", type=Path, help="folder for the demo (default: a new temporary folder)")
-    demo.add_argument("--jobs", type=int, default=1)
+    demo.add_argument("--jobs", type=int, help="grading workers (default: one per core)")
     demo.add_argument("--only", action="append", metavar="SAMPLE", help="only this sample (repeatable)")
     args = parser.parse_args(argv)
 
@@ -142,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  warning: {warning}")
         return 0
     if args.command == "autograde":
-        _print_outcomes(autograde(course, args.assignment, args.student, jobs=args.jobs))
+        _print_outcomes(autograde(course, args.assignment, args.student, jobs=args.jobs, scheduler=args.scheduler))
         return 0
     if args.command == "feedback":
         pages = feedback(course)
@@ -157,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{summary.text}\nsummary plot: {summary.picture}")
         return 0
     # all
-    result = run_all(course, args.source, args.assignment, jobs=args.jobs)
+    result = run_all(course, args.source, args.assignment, jobs=args.jobs, scheduler=args.scheduler)
     if result.collected:
         print(f"collected {len(result.collected.students)} submission(s)")
     _print_outcomes(result.outcomes)

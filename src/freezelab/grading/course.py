@@ -226,6 +226,17 @@ class Course:
                         found.append(Submission(name, student_dir.name))
         return sorted(found, key=lambda s: (s.assignment, s.student))
 
+    def submitted_path(self, submission: Submission) -> Path:
+        """The folder of one submission as collected (only ever read)."""
+        return self.submitted_dir / submission.student / submission.assignment
+
+    def autograded_path(self, submission: Submission) -> Path:
+        """The folder of one submission's autograded copy (what feedback is made from)."""
+        return self.autograded_dir / submission.student / submission.assignment
+
+    def feedback_path(self, submission: Submission) -> Path:
+        return self.feedback_dir / submission.student / submission.assignment
+
     @property
     def integrity_path(self) -> Path:
         """What the last autograde found when it compared the submitted files before and after."""
@@ -235,7 +246,7 @@ class Course:
         """sha256 of every file the given submissions hold in ``submitted/``, by path."""
         digests = {}
         for submission in submissions:
-            folder = self.submitted_dir / submission.student / submission.assignment
+            folder = self.submitted_path(submission)
             for path in sorted(p for p in folder.rglob("*") if p.is_file()):
                 digests[str(path.relative_to(self.submitted_dir))] = hashlib.sha256(path.read_bytes()).hexdigest()
         return digests

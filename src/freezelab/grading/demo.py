@@ -85,7 +85,7 @@ def write_lms_download(path: Path, learners: dict[str, str] = LMS_LEARNERS) -> P
 
 def run_demo(
     folder: Path | None = None,
-    jobs: int = 1,
+    jobs: int | None = None,
     progress: bool = True,
     only: Iterable[str] | None = None,
 ) -> DemoResult:

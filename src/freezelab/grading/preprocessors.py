@@ -26,6 +26,7 @@ import html
 import json
 import os
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,7 @@ from nbgrader.preprocessors import (
 )
 from traitlets import Integer, Unicode
 
+from freezelab.grading import warm
 from freezelab.grading.integrity import (
     METADATA_KEY,
     AssignmentLayout,
@@ -225,6 +227,11 @@ def _describe_cell(cell: NotebookNode, index: int, titles: dict[str, str] | None
     return f"{title}: the {role} `{grade_id}`" if title else f"The {role} `{grade_id}`"
 
 
+STOPWATCH: dict[str, float] = {}
+"""Seconds this process spent, by part: ``execute`` (kernel start included), ``learner_code`` and
+``hidden_tests`` (the cells), ``verdicts`` (judging and saving). The grading worker reads and resets it."""
+
+
 class ResilientExecute(Execute):
     """nbgrader's Execute, which survives a cell that kills or wedges the kernel.
 
@@ -242,7 +249,7 @@ class ResilientExecute(Execute):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("shutdown_kernel", "immediate")
         if not sandbox_disabled():
-            kwargs["kernel_manager_class"] = SandboxedKernelManager
+            kwargs["kernel_manager_class"] = warm.kernel_manager_class()
         super().__init__(*args, **kwargs)
         self._running_cell: int | None = None
         self._learner_files: Path | None = None
@@ -275,6 +282,15 @@ class ResilientExecute(Execute):
 
     def preprocess(
         self, nb: NotebookNode, resources: ResourcesDict, km: Any = None
+    ) -> tuple[NotebookNode, ResourcesDict]:
+        started = time.perf_counter()
+        try:
+            return self._run_resiliently(nb, resources, km)
+        finally:
+            STOPWATCH["execute"] = STOPWATCH.get("execute", 0.0) + time.perf_counter() - started
+
+    def _run_resiliently(
+        self, nb: NotebookNode, resources: ResourcesDict, km: Any
     ) -> tuple[NotebookNode, ResourcesDict]:
         original = copy.deepcopy(nb)
         self._learner_files = self._submitted_folder(resources)
@@ -359,7 +375,13 @@ class ResilientExecute(Execute):
             if cell.cell_type == "code":
                 cell.outputs = [new_output("error", ename="NotRun", evalue=reason, traceback=[f"NotRun: {reason}"])]
             return cell, resources
-        return super().preprocess_cell(cell, resources, index)
+        started = time.perf_counter()
+        try:
+            return super().preprocess_cell(cell, resources, index)
+        finally:
+            meta = nbgrader_metadata(cell)
+            part = "hidden_tests" if meta.get("grade") and not meta.get("solution") else "learner_code"
+            STOPWATCH[part] = STOPWATCH.get(part, 0.0) + time.perf_counter() - started
 
 
 _REPORTED_ELSEWHERE = {"NotGraded", "NotRun"}
@@ -419,6 +441,13 @@ class SaveAutoGradesIgnoringStderr(SaveAutoGrades):
     state_directory = Unicode("", help="The class's state folder, which holds its secret.").tag(config=True)
 
     def preprocess(self, nb: NotebookNode, resources: ResourcesDict) -> tuple[NotebookNode, ResourcesDict]:
+        started = time.perf_counter()
+        try:
+            return self._save(nb, resources)
+        finally:
+            STOPWATCH["verdicts"] = STOPWATCH.get("verdicts", 0.0) + time.perf_counter() - started
+
+    def _save(self, nb: NotebookNode, resources: ResourcesDict) -> tuple[NotebookNode, ResourcesDict]:
         # Tests the grader zeroed score 0 whatever their outputs say: code that swallows the NotGraded
         # error must not turn them into passes.
         self._zeroed = {grade_id for problem in problems_of(nb) for grade_id in problem.zeroed}

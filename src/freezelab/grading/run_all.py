@@ -30,12 +30,13 @@ def run_all(
     course: Course,
     source: Path | None = None,
     assignment: str | None = None,
-    jobs: int = 1,
+    jobs: int | None = None,
     progress: bool = True,
+    scheduler: str | None = None,
 ) -> PipelineRun:
     """collect (when ``source`` is given) → autograde → feedback → export → summary."""
     collected = collect(course, source, assignment) if source else None
-    outcomes = autograde(course, assignment, jobs=jobs, progress=progress)
+    outcomes = autograde(course, assignment, jobs=jobs, progress=progress, scheduler=scheduler)
     pages = feedback(course, assignment)
     exported = export(course)
     return PipelineRun(collected, outcomes, pages, exported, summarise(course, assignment))

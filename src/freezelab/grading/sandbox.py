@@ -139,28 +139,24 @@ def bwrap_arguments(scratch: Path, command: list[str], views: dict[str, str] | N
         arguments += ["--ro-bind", (views or {}).get(path, path), path]
     arguments += ["--proc", "/proc", "--dev", "/dev"]
     arguments += ["--bind", str(scratch), str(scratch)]
-    home = scratch / "home"
     arguments += ["--chdir", str(scratch / "work"), "--clearenv"]
-    for name in PASSED_ENVIRONMENT:  # nothing else of the grader's environment (tokens, paths) gets in
-        if name in os.environ:
-            arguments += ["--setenv", name, os.environ[name]]
-    arguments += [
-        "--setenv",
-        "HOME",
-        str(home),
-        "--setenv",
-        "TMPDIR",
-        str(scratch / "tmp"),
-        "--setenv",
-        "MPLCONFIGDIR",
-        str(home / ".matplotlib"),
-        "--setenv",
-        "FREEZELAB_SANDBOXED",
-        "1",
-        "--",
-        *command,
-    ]
-    return arguments
+    for name, value in sandbox_environment(scratch).items():
+        arguments += ["--setenv", name, value]
+    return [*arguments, "--", *command]
+
+
+def sandbox_environment(scratch: Path) -> dict[str, str]:
+    """The whole environment of a sandboxed process: the allowlist of the grader's, and its own places."""
+    # Nothing else of the grader's environment (tokens, paths) gets in.
+    env = {name: os.environ[name] for name in PASSED_ENVIRONMENT if name in os.environ}
+    home = scratch / "home"
+    env.update(
+        HOME=str(home),
+        TMPDIR=str(scratch / "tmp"),
+        MPLCONFIGDIR=str(home / ".matplotlib"),
+        FREEZELAB_SANDBOXED="1",
+    )
+    return env
 
 
 def make_scratch(learner_files: Path | None) -> Path:
@@ -260,8 +256,8 @@ def _expose(scratch: Path) -> dict[str, str]:
         raise OSError(ctypes.get_errno(), "the sandbox launcher could not take a mount namespace of its own")
     views = {}
     for index, path in enumerate(_read_only_paths()):
-        view = scratch / "run" / f".view{index}"
-        view.mkdir()
+        view = scratch / "views" / str(index)  # never emptied while the sandbox lives (warm.Zygote.prepare)
+        view.mkdir(parents=True)
         if libc.mount(path.encode(), str(view).encode(), None, ms_bind | ms_rec, None) != 0:
             raise OSError(ctypes.get_errno(), f"could not bind {path}")
         libc.mount(b"none", str(view).encode(), None, ms_bind | ms_remount | ms_rdonly, None)

@@ -13,6 +13,7 @@ how; :func:`verdict_of_outputs` finds the report among a test cell's outputs fir
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Iterable
@@ -25,9 +26,20 @@ from freezelab.grading.tasks import UNTOLD
 
 
 def _structure_model(case: dict) -> Any:
-    """The case's model, as the kernel had it before the learner's call (always on ``meta`` here)."""
-    spec = dict(case["model"], real=False)
-    return prepare(dict(case, model=spec))
+    """The case's model, as the kernel had it before the learner's call (always on ``meta`` here).
+
+    A worker judges many learners whose cases share architectures, so each distinct model is built
+    once per process; the checks below only read it (names, flags, modules), never change it.
+    """
+    key = {name: case.get(name) for name in ("model", "prefreeze", "train")}
+    return _built(json.dumps(key, sort_keys=True))
+
+
+@functools.lru_cache(maxsize=256)
+def _built(key: str) -> Any:
+    case = json.loads(key)
+    case = {name: value for name, value in case.items() if value is not None}
+    return prepare(dict(case, model=dict(case["model"], real=False)))
 
 
 def _under(model: Any, prefix: str) -> set[str]:

@@ -1,0 +1,198 @@
+"""Where grading workers run: a pool of processes on this machine, or a dask.distributed cluster.
+
+Both take a list of :class:`~freezelab.grading.worker.Job` and report, through one callback, when a
+job starts, when its :class:`~freezelab.grading.worker.Result` is back, and when it could not be
+graded. The callback runs in the coordinator, which alone writes the gradebook. A job whose worker
+dies is graded again by another worker (once here; dask retries on its own), so a dead or stopped
+worker loses nothing and no submission is recorded twice.
+"""
+
+from __future__ import annotations
+
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from contextlib import suppress
+from pathlib import Path
+from typing import Any, Protocol
+
+from freezelab.grading.worker import Job, Result, grade_on_this_worker, receive, send
+
+OnEvent = Callable[[str, Job, Any], None]
+"""``(event, job, payload)``: ``started`` (payload: the worker), ``graded`` (the :class:`Result`),
+``failed`` (why, in words)."""
+
+ATTEMPTS = 2
+"""How many workers may die while grading one submission before it is given up (scores 0, with why)."""
+
+
+def default_jobs() -> int:
+    """One worker per core this process may use."""
+    return max(1, len(os.sched_getaffinity(0)))
+
+
+class Pool(Protocol):
+    size: int
+
+    def run(self, jobs: list[Job], on_event: OnEvent, timeout: float) -> None: ...
+
+
+class _LocalWorker:
+    """One ``python -m freezelab.grading.worker`` process, restarted when it dies."""
+
+    def __init__(self, log: Path | None) -> None:
+        self.log = log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        stderr = self.log.open("ab") if self.log else subprocess.DEVNULL
+        path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "freezelab.grading.worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            env=dict(os.environ, PATH=path, PYTHONUNBUFFERED="1"),
+            start_new_session=True,
+        )
+        if stderr is not subprocess.DEVNULL:
+            stderr.close()
+        if self._reply(time.monotonic() + 600) != "ready":
+            self.stop()
+            raise RuntimeError(f"a grading worker did not start (see {self.log})")
+
+    def _reply(self, deadline: float) -> object | None:
+        """The worker's next message, or ``None`` if it died or ``deadline`` passed first."""
+        assert self.process is not None and self.process.stdout is not None
+        with selectors.DefaultSelector() as selector:
+            selector.register(self.process.stdout, selectors.EVENT_READ)
+            if not selector.select(max(0.0, deadline - time.monotonic())):
+                return None
+        return receive(self.process.stdout)
+
+    def grade(self, job: Job, timeout: float) -> object | None:
+        if self.process is None or self.process.poll() is not None:
+            self.start()
+        assert self.process is not None and self.process.stdin is not None
+        try:
+            send(self.process.stdin, job)
+        except (BrokenPipeError, OSError):
+            self.stop()
+            return None
+        reply = self._reply(time.monotonic() + timeout)
+        if reply is None:
+            self.stop()
+        return reply
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        with suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        with suppress(Exception):
+            self.process.wait(timeout=30)
+        self.process = None
+
+    def close(self) -> None:
+        """Let the worker finish cleanly (it removes its sandbox and private folder), or stop it."""
+        if self.process is None:
+            return
+        with suppress(Exception):
+            assert self.process.stdin is not None
+            self.process.stdin.close()
+            self.process.wait(timeout=30)
+        self.stop()
+
+
+class LocalPool:
+    """``size`` worker processes on this machine; nothing to install or start."""
+
+    def __init__(self, size: int | None = None, logs: Path | None = None) -> None:
+        self.size = max(1, size or default_jobs())
+        self.logs = logs
+
+    def run(self, jobs: list[Job], on_event: OnEvent, timeout: float) -> None:
+        queue: deque[tuple[Job, int]] = deque((job, 0) for job in jobs)
+        lock = threading.Lock()
+        if self.logs:
+            self.logs.mkdir(parents=True, exist_ok=True)
+
+        def slot(number: int) -> None:
+            worker = _LocalWorker(self.logs / f"worker-{number}.log" if self.logs else None)
+            try:
+                while True:
+                    with lock:
+                        if not queue:
+                            return
+                        job, deaths = queue.popleft()
+                    on_event("started", job, f"local worker {number}")
+                    started = time.monotonic()
+                    try:
+                        reply = worker.grade(job, timeout)
+                    except RuntimeError as error:
+                        reply = None
+                        on_event("failed", job, str(error))
+                        continue
+                    if isinstance(reply, Result):
+                        on_event("graded", job, reply)
+                    elif isinstance(reply, str):
+                        on_event("failed", job, f"the grader stopped on it ({reply})")
+                    elif time.monotonic() - started >= timeout:
+                        on_event("failed", job, f"grading it took more than {timeout:g} s and was stopped")
+                    elif deaths + 1 < ATTEMPTS:
+                        with lock:
+                            queue.append((job, deaths + 1))
+                        on_event("requeued", job, "its grading worker died; it is graded again")
+                    else:
+                        on_event("failed", job, f"{ATTEMPTS} grading workers died while grading it")
+            finally:
+                worker.close()
+
+        threads = [threading.Thread(target=slot, args=(n,), daemon=True) for n in range(min(self.size, len(jobs)))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+
+class DaskPool:
+    """The workers of a dask.distributed cluster (``dask worker tcp://HOST:8786`` on each machine)."""
+
+    def __init__(self, scheduler: str) -> None:
+        from distributed import Client
+
+        self.client = Client(scheduler, timeout=60)
+        self.size = max(1, sum(self.client.nthreads().values()))
+
+    def run(self, jobs: list[Job], on_event: OnEvent, timeout: float) -> None:
+        import uuid
+
+        from distributed import as_completed
+
+        batch = uuid.uuid4().hex[:8]
+        futures = {}
+        for job in jobs:
+            future = self.client.submit(grade_on_this_worker, job, key=f"freezelab-{batch}-{job.key}", pure=False)
+            futures[future] = job
+        for job in jobs[: self.size]:
+            on_event("started", job, "a dask worker")
+        waiting = list(jobs[self.size :])
+        for future in as_completed(futures):
+            job = futures[future]
+            try:
+                result = future.result()
+            except Exception as error:  # KilledWorker after dask's own retries, or the task's error
+                on_event("failed", job, f"the cluster could not grade it ({type(error).__name__}: {error})")
+            else:
+                on_event("graded", job, result)
+            if waiting:
+                on_event("started", waiting.pop(0), "a dask worker")
+
+    def close(self) -> None:
+        self.client.close()
