@@ -1,19 +1,23 @@
-"""Autograding throughput: this course's pipeline next to stock nbgrader, on the same submissions.
+"""Autograding throughput: this course's grading workers next to stock nbgrader, on the same submissions.
 
-Grades N copies of one sample submission of ``freeze-it-yourself`` twice, in two fresh state
-folders, in the same run:
+Grades the same N submissions of ``freeze-it-yourself`` (a mix: correct in several styles, partial,
+wrong, broken) in fresh state folders, in one run:
 
-* stock: ``nbgrader generate_assignment`` then ``nbgrader autograde`` as nbgrader ships
-  (``FREEZELAB_STOCK_NBGRADER=1``: none of this course's preprocessors);
-* ours:  ``python -m freezelab.grading autograde`` (the hardened preprocessors, the batch runner,
-  the checks and the notes it writes), every kernel in the bubblewrap sandbox;
-* ours without the sandbox (``--no-sandbox``), to show what the sandbox costs.
+* stock nbgrader: ``nbgrader generate_assignment`` then one ``nbgrader autograde`` process for the
+  class, as nbgrader ships (``FREEZELAB_STOCK_NBGRADER=1``: none of this course's preprocessors);
+* freezelab: ``python -m freezelab.grading autograde`` (one warm worker per core, every kernel in the
+  bubblewrap sandbox), and the same with ``--no-sandbox`` to show what the sandbox costs;
+* freezelab on dask: the same command with ``--scheduler`` on a ``distributed.LocalCluster`` of one
+  worker process per core, started beforehand (as a class's cluster would be).
 
-Both are timed as an instructor would run them, from the shell, assignment generation included.
-The two alternate when ``--repeats`` is above 1, and the median is reported, because a shared
-machine's load drifts. Prints seconds per submission for each, and the scores they gave.
+Each is timed from the shell, assignment generation and worker start-up included. With ``--repeats``
+above 1 the runs alternate their order and the median is reported, because a shared machine's load
+drifts. Prints seconds per submission for each, the pipeline's breakdown per submission (start-up,
+learner code, hidden tests, nbgrader, gradebook), a projection for 1,000 submissions from the measured
+per-worker throughput, and last ``throughput vs stock nbgrader: X.XXx (identical grades: yes|no)``:
+the comparison holds on the submissions stock nbgrader grades correctly (the whole mix is honest work).
 
-    python benchmarks/bench_autograde.py --copies 10
+    python benchmarks/bench_autograde.py --submissions 16 --repeats 2
 """
 
 from __future__ import annotations
@@ -27,20 +31,39 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from freezelab.grading.course import Course
+from freezelab.grading.pool import default_jobs
 from freezelab.grading.samples import FREEZE, build_sample, samples_for
 from freezelab.paths import REPO_ROOT
 
+MIX = [
+    "solution",
+    "partial-first-five-tasks",
+    "wrong-as-the-lesson-warns",
+    "broken-syntax-error",
+    "correct-named-parameters",
+    "wrong-caught-only-by-hidden-tests",
+    "correct-module-traversal",
+    "untouched-release",
+]
+"""Honest submissions of every kind, which stock nbgrader grades correctly too."""
+PARTS = ("start_up", "learner_code", "hidden_tests", "nbgrader", "gradebook")
 
-def prepare(state: Path, copies: int, sample_name: str) -> None:
-    sample = next(s for s in samples_for(FREEZE) if s.name == sample_name)
-    data = build_sample(sample, FREEZE, FREEZE)
-    for index in range(copies):
-        folder = state / "submitted" / f"learner-{index + 1:03d}" / FREEZE
+
+def prepare(state: Path, count: int) -> list[str]:
+    by_name = {sample.name: sample for sample in samples_for(FREEZE)}
+    students = []
+    for index in range(count):
+        name = MIX[index % len(MIX)]
+        student = f"learner-{index + 1:03d}-{name}"
+        folder = state / "submitted" / student / FREEZE
         folder.mkdir(parents=True)
-        (folder / f"{FREEZE}.ipynb").write_bytes(data)
+        (folder / f"{FREEZE}.ipynb").write_bytes(build_sample(by_name[name], FREEZE, FREEZE))
+        students.append(student)
+    return students
 
 
 def run_stock(state: Path) -> float:
@@ -51,13 +74,15 @@ def run_stock(state: Path) -> float:
     return time.perf_counter() - started
 
 
-def run_ours(state: Path, sandbox: bool = True) -> float:
+def run_ours(state: Path, *flags: str) -> float:
     env = dict(os.environ)
     env.pop("FREEZELAB_STOCK_NBGRADER", None)
     started = time.perf_counter()
-    flags = [] if sandbox else ["--no-sandbox"]
+    command = [sys.executable, "-m", "freezelab.grading", "--state", str(state)]
+    flags_before = [flag for flag in flags if flag == "--no-sandbox"]
+    flags_after = [flag for flag in flags if flag != "--no-sandbox"]
     subprocess.run(
-        [sys.executable, "-m", "freezelab.grading", "--state", str(state), *flags, "autograde", "--assignment", FREEZE],
+        [*command, *flags_before, "autograde", "--assignment", FREEZE, *flags_after],
         cwd=REPO_ROOT,
         env=env,
         check=True,
@@ -67,63 +92,101 @@ def run_ours(state: Path, sandbox: bool = True) -> float:
     return time.perf_counter() - started
 
 
-def scores(state: Path) -> list[float]:
+def scores(state: Path) -> dict[str, float]:
     with Course(state).gradebook() as gradebook:
-        return sorted(float(s.score) for s in gradebook.find_assignment(FREEZE).submissions)
+        return {s.student.id: float(s.score) for s in gradebook.find_assignment(FREEZE).submissions}
+
+
+def breakdown(state: Path) -> dict[str, float]:
+    """Mean seconds per submission by part, from the coordinator's notes of this run."""
+    path = state / "notes" / "timings.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    return {part: statistics.mean(row.get(part, 0.0) for row in rows) for part in PARTS} if rows else {}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--copies", type=int, default=10, help="submissions per run (default 10)")
+    parser.add_argument("--submissions", type=int, default=16, help="submissions per run (default 16)")
     parser.add_argument("--repeats", type=int, default=1, help="runs of each, alternating (default 1)")
-    parser.add_argument("--sample", default="solution", help="which sample submission to copy (default solution)")
+    parser.add_argument("--jobs", type=int, default=default_jobs(), help="workers (default: one per core)")
+    parser.add_argument("--no-dask", action="store_true", help="leave out the dask LocalCluster run")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
 
-    runners = {
+    cluster = None
+    runners: dict[str, Callable[[Path], float]] = {
         "stock nbgrader": run_stock,
-        "freezelab pipeline": run_ours,
-        "freezelab, no sandbox": lambda state: run_ours(state, sandbox=False),
+        "freezelab pipeline": lambda state: run_ours(state, "--jobs", str(args.jobs)),
+        "freezelab, no sandbox": lambda state: run_ours(state, "--no-sandbox", "--jobs", str(args.jobs)),
     }
-    times: dict[str, list[float]] = {label: [] for label in runners}
-    given: dict[str, list[float]] = {}
-    with tempfile.TemporaryDirectory(prefix="freezelab-bench-autograde-") as scratch:
-        for repeat in range(args.repeats):
-            order = list(runners.items())
-            if repeat % 2:
-                order.reverse()
-            for label, runner in order:
-                state = Path(scratch) / f"{label.split()[0]}-{repeat}"
-                prepare(state, args.copies, args.sample)
-                times[label].append(runner(state))
-                given[label] = scores(state)
-                shutil.rmtree(state)
+    if not args.no_dask:
+        from distributed import LocalCluster
 
-    figures = {label: statistics.median(values) / args.copies for label, values in times.items()}
+        cluster = LocalCluster(n_workers=args.jobs, threads_per_worker=1, processes=True, dashboard_address=None)
+        runners["freezelab on dask"] = lambda state: run_ours(state, "--scheduler", cluster.scheduler_address)
+    times: dict[str, list[float]] = {label: [] for label in runners}
+    given: dict[str, dict[str, float]] = {}
+    parts: dict[str, float] = {}
+    try:
+        with tempfile.TemporaryDirectory(prefix="freezelab-bench-autograde-") as scratch:
+            for repeat in range(args.repeats):
+                order = list(runners.items())
+                if repeat % 2:
+                    order.reverse()
+                for label, runner in order:
+                    state = Path(scratch) / f"{label.replace(' ', '-').replace(',', '')}-{repeat}"
+                    prepare(state, args.submissions)
+                    times[label].append(runner(state))
+                    given[label] = scores(state)
+                    if label == "freezelab pipeline":
+                        parts = breakdown(state)
+                    shutil.rmtree(state)
+    finally:
+        if cluster is not None:
+            cluster.close()
+
+    n = args.submissions
+    figures = {label: statistics.median(values) / n for label, values in times.items()}
     print(
-        f"{args.copies} copies of the '{args.sample}' submission of {FREEZE}, "
-        f"{args.repeats} run(s) each, median, generation included:"
+        f"{n} submissions of {FREEZE} (a mix of {len(MIX)} kinds), {args.repeats} run(s) each, median, "
+        f"{args.jobs} worker(s), generation and start-up included:"
     )
     for label, per_submission in figures.items():
         spread = ", ".join(f"{value:.1f}" for value in times[label])
-        print(
-            f"  {label:<19} {per_submission:6.2f} s per submission   (total s per run: {spread}; "
-            f"scores {sorted(set(given[label]))})"
-        )
-    ratio = figures["freezelab pipeline"] / figures["stock nbgrader"]
-    print(f"  the pipeline takes {ratio:.2f}x the time of stock nbgrader per submission")
+        print(f"  {label:<22} {per_submission:6.2f} s per submission   (total s per run: {spread})")
+    if parts:
+        print("  freezelab, per submission in one worker: " + ", ".join(f"{p} {parts[p]:.2f} s" for p in PARTS))
     sandbox = figures["freezelab pipeline"] / figures["freezelab, no sandbox"]
     print(f"  sandboxed vs unsandboxed: {sandbox:.2f}x the time per submission")
+    workers = args.jobs
+    basis = "freezelab pipeline"
+    if "freezelab on dask" in figures:
+        basis = "freezelab on dask"  # a class's cluster is reached the same way
+        dask_ratio = figures["stock nbgrader"] / figures[basis]
+        print(f"  dask LocalCluster ({workers} workers): {dask_ratio:.2f}x stock nbgrader's throughput")
+    per_worker = 1 / (figures[basis] * workers)  # submissions per second per worker, as measured
+    for count in (4, 16):
+        minutes = 1000 / (per_worker * count) / 60
+        print(
+            f"  1,000 submissions on {count} workers: about {minutes:.0f} min "
+            f"({per_worker * 60:.1f} submissions per worker-minute, measured with {basis})"
+        )
+    identical = all(given[label] == given["stock nbgrader"] for label in given)
+    ratio = figures["stock nbgrader"] / figures["freezelab pipeline"]
+    print(f"throughput vs stock nbgrader: {ratio:.2f}x (identical grades: {'yes' if identical else 'no'})")
     if args.json:
         args.json.write_text(
             json.dumps(
                 {
-                    "copies": args.copies,
+                    "submissions": n,
                     "repeats": args.repeats,
-                    "sample": args.sample,
+                    "jobs": args.jobs,
                     "seconds_per_submission": figures,
+                    "breakdown": parts,
                     "runs": times,
                     "scores": given,
+                    "throughput_vs_stock": ratio,
+                    "identical_grades": identical,
                 },
                 indent=1,
             )

@@ -21,6 +21,7 @@ pool, :mod:`freezelab.grading.pool`); :func:`grade_on_this_worker` does the same
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import os
 import pickle
@@ -30,6 +31,7 @@ import struct
 import sys
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -178,6 +180,7 @@ class GradingWorker:
     def grade(self, job: Job) -> Result:
         """Grade one submission in the private course and return what it got; forget it afterwards."""
         from nbgrader.api import Gradebook, MissingEntry
+        from sqlalchemy.exc import SAWarning
 
         from freezelab.grading.preprocessors import STOPWATCH
         from freezelab.grading.tasks import SECRET_FILE
@@ -194,7 +197,9 @@ class GradingWorker:
         write_folder(submitted, job.files)
         shutil.rmtree(autograded, ignore_errors=True)
         STOPWATCH.clear()
-        outcome = self.api.autograde(job.assignment, job.student, force=True, create=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SAWarning)  # nbgrader builds its records before adding them
+            outcome = self.api.autograde(job.assignment, job.student, force=True, create=True)
         result = Result(job.assignment, job.student, worker=self.name)
         if not outcome["success"]:
             result.failure = _last_error(outcome.get("error") or outcome.get("log") or "")
@@ -239,6 +244,7 @@ def grade_on_this_worker(job: Job) -> Result:
     global _THIS_WORKER
     if _THIS_WORKER is None:
         _THIS_WORKER = GradingWorker()
+        atexit.register(_THIS_WORKER.close)  # its sandbox and private folder go when the dask worker stops
     return _THIS_WORKER.grade(job)
 
 
