@@ -104,15 +104,8 @@ def breakdown(state: Path) -> dict[str, float]:
     return {part: statistics.mean(row.get(part, 0.0) for row in rows) for part in PARTS} if rows else {}
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--submissions", type=int, default=16, help="submissions per run (default 16)")
-    parser.add_argument("--repeats", type=int, default=1, help="runs of each, alternating (default 1)")
-    parser.add_argument("--jobs", type=int, default=default_jobs(), help="workers (default: one per core)")
-    parser.add_argument("--no-dask", action="store_true", help="leave out the dask LocalCluster run")
-    parser.add_argument("--json", type=Path, help="also write the figures here")
-    args = parser.parse_args(argv)
-
+def measure(args: argparse.Namespace) -> tuple[dict[str, list[float]], dict[str, dict[str, float]], dict[str, float]]:
+    """Run every pipeline on fresh copies of the same class: seconds per run, scores, the breakdown."""
     cluster = None
     runners: dict[str, Callable[[Path], float]] = {
         "stock nbgrader": run_stock,
@@ -145,6 +138,13 @@ def main(argv: list[str] | None = None) -> int:
         if cluster is not None:
             cluster.close()
 
+    return times, given, parts
+
+
+def report(
+    args: argparse.Namespace, times: dict[str, list[float]], given: dict[str, dict[str, float]], parts: dict[str, float]
+) -> dict[str, float]:
+    """Print the figures; return seconds per submission by pipeline."""
     n = args.submissions
     figures = {label: statistics.median(values) / n for label, values in times.items()}
     print(
@@ -174,11 +174,27 @@ def main(argv: list[str] | None = None) -> int:
     identical = all(given[label] == given["stock nbgrader"] for label in given)
     ratio = figures["stock nbgrader"] / figures["freezelab pipeline"]
     print(f"throughput vs stock nbgrader: {ratio:.2f}x (identical grades: {'yes' if identical else 'no'})")
+    return figures
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--submissions", type=int, default=16, help="submissions per run (default 16)")
+    parser.add_argument("--repeats", type=int, default=1, help="runs of each, alternating (default 1)")
+    parser.add_argument("--jobs", type=int, default=default_jobs(), help="workers (default: one per core)")
+    parser.add_argument("--no-dask", action="store_true", help="leave out the dask LocalCluster run")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args(argv)
+
+    times, given, parts = measure(args)
+    figures = report(args, times, given, parts)
+    identical = all(scores == given["stock nbgrader"] for scores in given.values())
+    ratio = figures["stock nbgrader"] / figures["freezelab pipeline"]
     if args.json:
         args.json.write_text(
             json.dumps(
                 {
-                    "submissions": n,
+                    "submissions": args.submissions,
                     "repeats": args.repeats,
                     "jobs": args.jobs,
                     "seconds_per_submission": figures,

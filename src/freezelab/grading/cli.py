@@ -53,7 +53,7 @@ def _sandbox_or_refusal(no_sandbox: bool) -> str | None:
     return None
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m freezelab.grading",
         description="Grade the course with nbgrader: one command per step, and one for all.",
@@ -95,73 +95,79 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--out", type=Path, help="folder for the demo (default: a new temporary folder)")
     demo.add_argument("--jobs", type=int, help="grading workers (default: one per core)")
     demo.add_argument("--only", action="append", metavar="SAMPLE", help="only this sample (repeatable)")
-    args = parser.parse_args(argv)
+    return parser
 
-    if args.command in RUNS_LEARNER_CODE:
-        refusal = _sandbox_or_refusal(args.no_sandbox)
-        if refusal:
-            print(refusal, file=sys.stderr)
-            return 2
-    if args.command == "check":
-        import tempfile
 
-        from freezelab.grading.check import check_notebook, report
+def _check(args: argparse.Namespace) -> int:
+    import tempfile
 
-        if not args.notebook.is_file():
-            parser.error(f"{args.notebook}: no such file")
-        html = args.html or Path(tempfile.mkdtemp(prefix="freezelab-feedback-")) / f"{args.notebook.stem}.html"
-        result = check_notebook(args.notebook, args.assignment, html)
-        print(report(result))
-        # A partial score is a result, not a failure (--strict makes it one, for a learner's own CI);
-        # a notebook that could not be graded at all is one.
-        if not result.outcome.fully_graded:
-            return 1
-        return 1 if args.strict and not result.full_marks else 0
-    if args.command == "demo":
-        from freezelab.grading.demo import demo_report, run_demo
+    from freezelab.grading.check import check_notebook, report
 
-        result = run_demo(args.out, jobs=args.jobs, only=args.only)
-        print(demo_report(result))
-        return 0 if result.all_as_expected else 1
+    if not args.notebook.is_file():
+        print(f"{args.notebook}: no such file", file=sys.stderr)
+        return 2
+    html = args.html or Path(tempfile.mkdtemp(prefix="freezelab-feedback-")) / f"{args.notebook.stem}.html"
+    result = check_notebook(args.notebook, args.assignment, html)
+    print(report(result))
+    # A partial score is a result, not a failure (--strict makes it one, for a learner's own CI);
+    # a notebook that could not be graded at all is one.
+    if not result.outcome.fully_graded:
+        return 1
+    return 1 if args.strict and not result.full_marks else 0
 
-    from freezelab.grading.autograde import autograde
+
+def _demo(args: argparse.Namespace) -> int:
+    from freezelab.grading.demo import demo_report, run_demo
+
+    result = run_demo(args.out, jobs=args.jobs, only=args.only)
+    print(demo_report(result))
+    return 0 if result.all_as_expected else 1
+
+
+def _collect(args: argparse.Namespace, course: Course) -> int:
     from freezelab.grading.collect import collect
-    from freezelab.grading.export import export
+
+    collected = collect(course, args.source, args.assignment, args.regexp)
+    print(f"{collected.assignment}: collected {len(collected.students)} submission(s) into {course.submitted_dir}")
+    for warning in collected.warnings:
+        print(f"  warning: {warning}")
+    return 0
+
+
+def _autograde(args: argparse.Namespace, course: Course) -> int:
+    from freezelab.grading.autograde import autograde
+
+    _print_outcomes(autograde(course, args.assignment, args.student, jobs=args.jobs, scheduler=args.scheduler))
+    return 0
+
+
+def _feedback(args: argparse.Namespace, course: Course) -> int:
     from freezelab.grading.feedback import feedback
-    from freezelab.grading.run_all import run_all
+
+    pages = feedback(course)
+    print(f"{len(pages)} feedback page(s) in {course.feedback_dir}")
+    return 0
+
+
+def _export(args: argparse.Namespace, course: Course) -> int:
+    from freezelab.grading.export import export
+
+    exported = export(course)
+    print(f"grades:   {exported.grades_csv}\nper task: {exported.tasks_csv}")
+    return 0
+
+
+def _summary(args: argparse.Namespace, course: Course) -> int:
     from freezelab.grading.summary import summarise
 
-    course = _course(args)
-    if args.command in ("all", "autograde") and not (args.command == "all" and args.source):
-        if not course.submissions(args.assignment):
-            print(
-                f"No submissions in {course.submitted_dir}: collect some first "
-                "(python -m freezelab.grading collect FOLDER).",
-                file=sys.stderr,
-            )
-            return 1
-    if args.command == "collect":
-        collected = collect(course, args.source, args.assignment, args.regexp)
-        print(f"{collected.assignment}: collected {len(collected.students)} submission(s) into {course.submitted_dir}")
-        for warning in collected.warnings:
-            print(f"  warning: {warning}")
-        return 0
-    if args.command == "autograde":
-        _print_outcomes(autograde(course, args.assignment, args.student, jobs=args.jobs, scheduler=args.scheduler))
-        return 0
-    if args.command == "feedback":
-        pages = feedback(course)
-        print(f"{len(pages)} feedback page(s) in {course.feedback_dir}")
-        return 0
-    if args.command == "export":
-        exported = export(course)
-        print(f"grades:   {exported.grades_csv}\nper task: {exported.tasks_csv}")
-        return 0
-    if args.command == "summary":
-        summary = summarise(course)
-        print(f"{summary.text}\nsummary plot: {summary.picture}")
-        return 0
-    # all
+    summary = summarise(course)
+    print(f"{summary.text}\nsummary plot: {summary.picture}")
+    return 0
+
+
+def _all(args: argparse.Namespace, course: Course) -> int:
+    from freezelab.grading.run_all import run_all
+
     result = run_all(course, args.source, args.assignment, jobs=args.jobs, scheduler=args.scheduler)
     if result.collected:
         print(f"collected {len(result.collected.students)} submission(s)")
@@ -171,6 +177,40 @@ def main(argv: list[str] | None = None) -> int:
     print(f"grades:   {result.exported.grades_csv}\nper task: {result.exported.tasks_csv}")
     print(f"summary:  {result.summary.picture}")
     return 0
+
+
+STEPS = {
+    "collect": _collect,
+    "autograde": _autograde,
+    "feedback": _feedback,
+    "export": _export,
+    "summary": _summary,
+    "all": _all,
+}
+"""The commands that work on a class's state folder, by name."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command in RUNS_LEARNER_CODE:
+        refusal = _sandbox_or_refusal(args.no_sandbox)
+        if refusal:
+            print(refusal, file=sys.stderr)
+            return 2
+    if args.command == "check":
+        return _check(args)
+    if args.command == "demo":
+        return _demo(args)
+    course = _course(args)
+    needs_submissions = args.command == "autograde" or (args.command == "all" and not args.source)
+    if needs_submissions and not course.submissions(args.assignment):
+        print(
+            f"No submissions in {course.submitted_dir}: collect some first "
+            "(python -m freezelab.grading collect FOLDER).",
+            file=sys.stderr,
+        )
+        return 1
+    return STEPS[args.command](args, course)
 
 
 if __name__ == "__main__":

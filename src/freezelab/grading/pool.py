@@ -22,6 +22,7 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Any, Protocol
 
+import freezelab
 from freezelab.grading.worker import Job, Result, grade_on_this_worker, receive, send
 
 OnEvent = Callable[[str, Job, Any], None]
@@ -53,12 +54,15 @@ class _LocalWorker:
     def start(self) -> None:
         stderr = self.log.open("ab") if self.log else subprocess.DEVNULL
         path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+        # The worker runs this very copy of the package (jobs and results are pickles of its classes).
+        package_root = str(Path(freezelab.__file__).resolve().parent.parent)
+        python_path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "freezelab.grading.worker"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=stderr,
-            env=dict(os.environ, PATH=path, PYTHONUNBUFFERED="1"),
+            env=dict(os.environ, PATH=path, PYTHONPATH=python_path, PYTHONUNBUFFERED="1"),
             start_new_session=True,
         )
         if stderr is not subprocess.DEVNULL:
@@ -135,22 +139,13 @@ class LocalPool:
                     started = time.monotonic()
                     try:
                         reply = worker.grade(job, timeout)
-                    except RuntimeError as error:
-                        reply = None
+                    except RuntimeError as error:  # the worker could not even start
                         on_event("failed", job, str(error))
                         continue
-                    if isinstance(reply, Result):
-                        on_event("graded", job, reply)
-                    elif isinstance(reply, str):
-                        on_event("failed", job, f"the grader stopped on it ({reply})")
-                    elif time.monotonic() - started >= timeout:
-                        on_event("failed", job, f"grading it took more than {timeout:g} s and was stopped")
-                    elif deaths + 1 < ATTEMPTS:
+                    overdue = time.monotonic() - started >= timeout
+                    if _settle(job, deaths, reply, overdue, timeout, on_event):
                         with lock:
                             queue.append((job, deaths + 1))
-                        on_event("requeued", job, "its grading worker died; it is graded again")
-                    else:
-                        on_event("failed", job, f"{ATTEMPTS} grading workers died while grading it")
             finally:
                 worker.close()
 
@@ -159,6 +154,22 @@ class LocalPool:
             thread.start()
         for thread in threads:
             thread.join()
+
+
+def _settle(job: Job, deaths: int, reply: object | None, overdue: bool, timeout: float, on_event: OnEvent) -> bool:
+    """Report what became of ``job``; ``True`` if it should be graded again by another worker."""
+    if isinstance(reply, Result):
+        on_event("graded", job, reply)
+    elif isinstance(reply, str):
+        on_event("failed", job, f"the grader stopped on it ({reply})")
+    elif overdue:
+        on_event("failed", job, f"grading it took more than {timeout:g} s and was stopped")
+    elif deaths + 1 < ATTEMPTS:
+        on_event("requeued", job, "its grading worker died; it is graded again")
+        return True
+    else:
+        on_event("failed", job, f"{ATTEMPTS} grading workers died while grading it")
+    return False
 
 
 class DaskPool:

@@ -151,6 +151,8 @@ def sandbox_environment(scratch: Path) -> dict[str, str]:
     env = {name: os.environ[name] for name in PASSED_ENVIRONMENT if name in os.environ}
     home = scratch / "home"
     env.update(
+        # the grader's own copy of this package, whatever another install of it says
+        PYTHONPATH=str(Path(freezelab.__file__).resolve().parent.parent),
         HOME=str(home),
         TMPDIR=str(scratch / "tmp"),
         MPLCONFIGDIR=str(home / ".matplotlib"),
@@ -256,7 +258,7 @@ def _expose(scratch: Path) -> dict[str, str]:
         raise OSError(ctypes.get_errno(), "the sandbox launcher could not take a mount namespace of its own")
     views = {}
     for index, path in enumerate(_read_only_paths()):
-        view = scratch / "views" / str(index)  # never emptied while the sandbox lives (warm.Zygote.prepare)
+        view = scratch / ".views" / str(index)  # never emptied while the sandbox lives (warm.Zygote.prepare)
         view.mkdir(parents=True)
         if libc.mount(path.encode(), str(view).encode(), None, ms_bind | ms_rec, None) != 0:
             raise OSError(ctypes.get_errno(), f"could not bind {path}")

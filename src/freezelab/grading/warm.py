@@ -187,6 +187,41 @@ def _become_kernel(request: dict[str, Any], control: tuple[int, int]) -> None:
         os._exit(0)
 
 
+class _Server:
+    """The zygote's state: its control pipe, the one kernel it runs, what the sandbox held at the start."""
+
+    def __init__(self) -> None:
+        self.requests, self.replies = sys.stdin.fileno(), sys.stdout.fileno()
+        self.kept = {top: _tree(top) for top in SHARED_PLACES}  # the mount points bwrap made, nothing else
+        self.kernel: int | None = None
+        self.exits: list[tuple[int, int]] = []
+
+    def reply(self, message: dict[str, Any]) -> None:
+        os.write(self.replies, (json.dumps(message) + "\n").encode())
+
+    def handle(self, request: dict[str, Any]) -> None:
+        if request["op"] == "spawn":
+            sweep(self.exits, self.kept)
+            pid = os.fork()
+            if pid == 0:
+                _become_kernel(request, (self.requests, self.replies))
+            self.kernel = pid
+            self.reply({"spawned": pid})
+        elif request["op"] == "signal" and request["pid"] == self.kernel:
+            with suppress(ProcessLookupError):
+                os.kill(self.kernel, int(request["signal"]))
+        elif request["op"] == "end":
+            sweep(self.exits, self.kept)
+            self.reply({"ended": True})
+
+    def report_exits(self) -> None:
+        for pid, code in self.exits:
+            if pid == self.kernel:
+                self.reply({"exit": pid, "code": code})
+                self.kernel = None
+        self.exits = []
+
+
 def serve() -> None:
     """The zygote: import, say ``ready``, then fork kernels on request (one JSON line each, on stdin)."""
     _not_dumpable()
@@ -194,43 +229,21 @@ def serve() -> None:
 
     for name in PRELOADED:
         importlib.import_module(name)
-    requests, replies = sys.stdin.fileno(), sys.stdout.fileno()
-    kept = {top: _tree(top) for top in SHARED_PLACES}  # the mount points bwrap made, and nothing else
-
-    def reply(message: dict[str, Any]) -> None:
-        os.write(replies, (json.dumps(message) + "\n").encode())
-
-    reply({"ready": True, "threads": len(os.listdir("/proc/self/task"))})
+    server = _Server()
+    server.reply({"ready": True, "threads": len(os.listdir("/proc/self/task"))})
     pending = b""
-    kernel: int | None = None
     while True:
-        readable, _, _ = select.select([requests], [], [], 0.05)
-        exits: list[tuple[int, int]] = _reap()
+        readable, _, _ = select.select([server.requests], [], [], 0.05)
+        server.exits += _reap()
         if readable:
-            chunk = os.read(requests, 65536)
+            chunk = os.read(server.requests, 65536)
             if not chunk:
                 return  # the worker is gone: the sandbox goes with us
             pending += chunk
         while b"\n" in pending:
             line, pending = pending.split(b"\n", 1)
-            request = json.loads(line)
-            if request["op"] == "spawn":
-                sweep(exits, kept)
-                pid = os.fork()
-                if pid == 0:
-                    _become_kernel(request, (requests, replies))
-                kernel = pid
-                reply({"spawned": pid})
-            elif request["op"] == "signal" and request["pid"] == kernel:
-                with suppress(ProcessLookupError):
-                    os.kill(kernel, int(request["signal"]))
-            elif request["op"] == "end":
-                sweep(exits, kept)
-                reply({"ended": True})
-        for pid, code in exits:
-            if pid == kernel:
-                reply({"exit": pid, "code": code})
-                kernel = None
+            server.handle(json.loads(line))
+        server.report_exits()
 
 
 # ------------------------------------------------------------------------------ outside, the worker
