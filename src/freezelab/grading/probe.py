@@ -18,10 +18,12 @@ default cases are drawn, judged here, and a failure raises ``AssertionError`` li
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
 from collections import OrderedDict
+from collections.abc import Iterator
 from typing import Any
 
 MIMETYPE = "application/vnd.freezelab.probe+json"
@@ -69,6 +71,27 @@ def _from_recipe(node: Any) -> Any:
     return module
 
 
+@contextlib.contextmanager
+def _without_initialisation() -> Iterator[None]:
+    """``torch.nn.init``'s functions do nothing while a ``meta`` model is built: a meta tensor has no
+    values to initialise, and going through the motions costs most of the time of building one."""
+    from torch.nn import init
+
+    names = [name for name in dir(init) if name.endswith("_") and not name.startswith("_")]
+    saved = {name: getattr(init, name) for name in names}
+    try:
+        for name in names:
+            setattr(init, name, _unchanged)
+        yield
+    finally:
+        for name, function in saved.items():
+            setattr(init, name, function)
+
+
+def _unchanged(tensor: Any, *args: Any, **kwargs: Any) -> Any:
+    return tensor
+
+
 def build(spec: dict) -> Any:
     """The model a case names: a torchvision architecture or a recipe, on ``meta`` unless ``real``."""
     import torch
@@ -77,7 +100,7 @@ def build(spec: dict) -> Any:
     if real:
         torch.manual_seed(int(spec.get("seed", 0)))
     device = torch.device("cpu" if real else "meta")
-    with device:
+    with device, (contextlib.nullcontext() if real else _without_initialisation()):
         if "torchvision" in spec:
             import torchvision
 

@@ -14,6 +14,7 @@ This module decides nothing: :mod:`freezelab.grading.verdicts` judges what
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import os
@@ -111,8 +112,12 @@ def _pick(rng: random.Random, told: int, untold: int, pool: list[str] | None = N
     return rng.sample(told_pool, min(told, len(told_pool))) + rng.sample(untold_pool, min(untold, len(untold_pool)))
 
 
+@functools.lru_cache(maxsize=64)
 def _structure(name: str) -> tuple[list[str], list[str], list[str]]:
-    """(children with parameters, every named submodule, every parameter name) of a torchvision model."""
+    """(children with parameters, every named submodule, every parameter name) of a torchvision model.
+
+    Built once per architecture and process: a grading worker draws cases for many learners.
+    """
     from freezelab.grading.probe import build
 
     model = build(_tv(name))
