@@ -349,11 +349,12 @@ def test_submissions_are_never_modified(graded_class):
 
 @pytest.mark.slow
 def test_grading_again_gives_the_same_grades(graded_class):
-    """Does autograding the hard cases a second time, alone this time, give the same scores and problems?"""
+    """Does autograding the hard cases a second time, alone and with one worker this time (the class ran
+    with two), give the same scores and problems?"""
     course = graded_class["course"]
     again = ["deleted-test-cell", "broken-kernel-crash", "correct-with-torch-warning", "broken-unreadable"]
     first = observed(course)
-    arguments = ["autograde", "--assignment", ASSIGNMENT]
+    arguments = ["autograde", "--assignment", ASSIGNMENT, "--jobs", "1"]
     for name in again:
         arguments += ["--student", name]
     result = run_cli(*arguments, state=course.state_dir)
