@@ -24,7 +24,7 @@ from freezelab.grading.pipeline import (
     task_scores,
 )
 from freezelab.grading.preprocessors import first_error
-from freezelab.grading.tasks import SECRET_FILE
+from freezelab.grading.tasks import GENERATORS, SECRET_FILE
 from freezelab.paths import NOTEBOOKS_DIR
 
 LEARNER = "me"
@@ -127,10 +127,11 @@ def report(result: CheckResult) -> str:
             f"WARNING: this file is called {result.renamed}; the class grader looks for {expected} and gives 0 "
             f"to a notebook of another name. It was graded here as {expected}: rename it before you submit."
         )
-    lines.append(
-        "The class grader tries your functions on hidden cases drawn for you; this check draws its own, so an "
-        "answer that is right only some of the time can score differently there."
-    )
+    if any(row.grade_id in GENERATORS for row in result.rows):
+        lines.append(
+            "The class grader tries your functions on hidden cases drawn for you; this check draws its own, so an "
+            "answer that is right only some of the time can score differently there."
+        )
     if result.feedback_page:
         lines.append(f"Feedback page: {result.feedback_page}")
     return "\n".join(lines)

@@ -72,6 +72,7 @@ from freezelab.grading.tampering import aliases_in, scan
 from freezelab.grading.tasks import GENERATORS, cases_for, class_secret
 from freezelab.grading.verdicts import reports_in, verdict_of_outputs
 from freezelab.paths import AUTOGRADER_DIR, SOLUTIONS_DIR
+from freezelab.quiz.marking import Mark, graded_quizzes, mark_answers, questions_of_cells, read_submitted_answers
 
 DEFAULT_CELL_TIMEOUT = 30
 
@@ -129,7 +130,8 @@ class InspectSubmission(NbGraderPreprocessor):
             return nb, resources  # nbgrader skips notebooks it does not know; so do we
         inspection = inspect_and_repair(nb, layout)
         nb.metadata[METADATA_KEY]["titles"] = dict(layout.titles)
-        for problem in [*inspection.problems, *tampering_problems(nb, layout)]:
+        marked_outside = set(quiz_cells(info["assignment"], layout))
+        for problem in [*inspection.problems, *tampering_problems(nb, layout, marked_outside)]:
             self.log.warning("%s/%s: %s", info["student"], info["notebook"], problem.message)
         return nb, resources
 
@@ -150,8 +152,22 @@ def _learners_code(cell: NotebookNode, layout: AssignmentLayout) -> bool:
     )
 
 
-def tampering_problems(nb: NotebookNode, layout: AssignmentLayout) -> list[Problem]:
-    """Record what :mod:`tampering` finds in the learner's cells; the tasks tested after each score 0."""
+def quiz_cells(assignment: str, layout: AssignmentLayout) -> dict[str, str]:
+    """Test cell grade id to the question it marks, when ``assignment`` grades a quiz (else empty)."""
+    graded = graded_quizzes().get(assignment)
+    if graded is None:
+        return {}
+    return questions_of_cells({cell.grade_id: cell.source for cell in layout.cells if cell.is_test}, graded.quiz())
+
+
+def tampering_problems(
+    nb: NotebookNode, layout: AssignmentLayout, marked_outside: set[str] | frozenset[str] = frozenset()
+) -> list[Problem]:
+    """Record what :mod:`tampering` finds in the learner's cells; the tasks tested after each score 0.
+
+    Test cells in ``marked_outside`` (a graded quiz's questions, marked from the submitted answers file)
+    cannot be swayed by the kernel, so tampering does not void them.
+    """
     titles = nb.metadata.get(METADATA_KEY, {}).get("titles", {})
     learner = [(index, cell) for index, cell in enumerate(nb.cells) if _learners_code(cell, layout)]
     aliases = aliases_in([cell.source for _, cell in learner])
@@ -163,7 +179,7 @@ def tampering_problems(nb: NotebookNode, layout: AssignmentLayout) -> list[Probl
         later = tuple(
             nbgrader_metadata(c)["grade_id"]
             for c in nb.cells[index + 1 :]
-            if _is_test(c) and nbgrader_metadata(c).get("grade_id")
+            if _is_test(c) and nbgrader_metadata(c).get("grade_id") not in {None, *marked_outside}
         )
         if not later:
             continue  # nothing is tested after it: it cannot have changed a verdict
@@ -225,6 +241,21 @@ def _describe_cell(cell: NotebookNode, index: int, titles: dict[str, str] | None
     return f"{title}: the {role} `{grade_id}`" if title else f"The {role} `{grade_id}`"
 
 
+def submitted_folder(config: Any, resources: ResourcesDict) -> Path | None:
+    """The learner's files as collected (``submitted/<student>/<assignment>/``), never the autograded copy.
+
+    What the sandboxed kernel may see, and where the graded quiz's answers are read from.
+    """
+    info = resources.get("nbgrader", {})
+    submitted = config.CourseDirectory.get("submitted_directory")
+    if not (submitted and info.get("student") and info.get("assignment")):
+        return None
+    folder = Path(str(submitted))
+    if not folder.is_absolute():  # nbgrader joins a relative step folder onto the course root
+        folder = Path(str(config.CourseDirectory.get("root") or ".")) / folder
+    return folder / info["student"] / info["assignment"]
+
+
 class ResilientExecute(Execute):
     """nbgrader's Execute, which survives a cell that kills or wedges the kernel.
 
@@ -256,14 +287,6 @@ class ResilientExecute(Execute):
             km.on_report = self._sandbox_reports.append
         return km
 
-    def _submitted_folder(self, resources: ResourcesDict) -> Path | None:
-        """The learner's files as collected: what the sandboxed kernel may see (never the autograded copy)."""
-        info = resources.get("nbgrader", {})
-        submitted = self.config.CourseDirectory.get("submitted_directory")
-        if not (submitted and info.get("student") and info.get("assignment")):
-            return None
-        return Path(str(submitted)) / info["student"] / info["assignment"]
-
     def _cap_words(self) -> str | None:
         """Which sandbox cap stopped the last kernel, in words, if one did."""
         report = self._sandbox_reports[-1] if self._sandbox_reports else {}
@@ -277,7 +300,7 @@ class ResilientExecute(Execute):
         self, nb: NotebookNode, resources: ResourcesDict, km: Any = None
     ) -> tuple[NotebookNode, ResourcesDict]:
         original = copy.deepcopy(nb)
-        self._learner_files = self._submitted_folder(resources)
+        self._learner_files = submitted_folder(self.config, resources)
         self._sandbox_reports = []
         titles = nb.metadata.get(METADATA_KEY, {}).get("titles", {})
         not_run: dict[int, str] = {}
@@ -408,12 +431,15 @@ def determine_grade_ignoring_stderr(cell: NotebookNode, log: Any = None) -> tupl
 
 
 class SaveAutoGradesIgnoringStderr(SaveAutoGrades):
-    """nbgrader's SaveAutoGrades with :func:`determine_grade_ignoring_stderr`, and verdicts for hidden tests.
+    """nbgrader's SaveAutoGrades with :func:`determine_grade_ignoring_stderr`, and verdicts decided here.
 
     A test cell with a probe call (:mod:`freezelab.grading.probe`) scores what
     :mod:`freezelab.grading.verdicts` decides from the probe's report, never whether the cell raised:
-    swallowed errors and patched comparisons in the kernel do not reach this process. A failing verdict
-    is added to the cell as an error output, so the feedback says which hidden case failed and how.
+    swallowed errors and patched comparisons in the kernel do not reach this process. A test cell of a
+    graded quiz (:mod:`freezelab.quiz.marking`) scores what the answers file the learner submitted says,
+    compared here with the question bank's key: neither the file the kernel saw nor anything it printed
+    counts, and the key never enters the sandbox. A failing verdict is added to the cell as an error
+    output, so the feedback says which hidden case or question failed and why.
     """
 
     state_directory = Unicode("", help="The class's state folder, which holds its secret.").tag(config=True)
@@ -421,15 +447,58 @@ class SaveAutoGradesIgnoringStderr(SaveAutoGrades):
     def preprocess(self, nb: NotebookNode, resources: ResourcesDict) -> tuple[NotebookNode, ResourcesDict]:
         # Tests the grader zeroed score 0 whatever their outputs say: code that swallows the NotGraded
         # error must not turn them into passes.
-        self._zeroed = {grade_id for problem in problems_of(nb) for grade_id in problem.zeroed}
+        problems = problems_of(nb)
+        self._zeroed = {grade_id for problem in problems for grade_id in problem.zeroed}
+        # Tampering voids verdicts reached in the kernel; a quiz's marks are not, so only a change to the
+        # graded cells themselves (a deleted or edited test cell) costs a question its point.
+        self._zeroed_structurally = {
+            grade_id for problem in problems if problem.kind != "tampering" for grade_id in problem.zeroed
+        }
+        self._quiz_marks = self._mark_quiz(nb, resources)
         return super().preprocess(nb, resources)
+
+    def _mark_quiz(self, nb: NotebookNode, resources: ResourcesDict) -> dict[str, Mark]:
+        """Test cell grade id to the mark of the question it asks, for an assignment that grades a quiz."""
+        info = resources["nbgrader"]
+        graded = graded_quizzes().get(info["assignment"])
+        if graded is None:
+            return {}
+        quiz = graded.quiz()
+        try:
+            with Gradebook(info["db_url"]) as gradebook:
+                stored = gradebook.find_notebook(info["notebook"], info["assignment"])
+                tests = {cell.name for cell in stored.grade_cells if cell.cell_type == "code"}
+                answers = {cell.name for cell in stored.solution_cells}
+                sources = {cell.name: cell.source or "" for cell in stored.source_cells}
+        except MissingEntry:
+            return {}
+        cells = questions_of_cells({g: sources.get(g, "") for g in tests - answers}, quiz)
+        if not cells:
+            return {}
+        folder = submitted_folder(self.config, resources)
+        path = folder / graded.answers_file if folder else None
+        submitted = read_submitted_answers(path, quiz, graded.answers_file)
+        if submitted.problem:
+            record_problem(nb, Problem("answers", None, submitted.problem))
+            self.log.warning("%s/%s: %s", info["student"], info["assignment"], submitted.problem)
+        marks = mark_answers(quiz, submitted)
+        return {grade_id: marks[question_id] for grade_id, question_id in cells.items()}
 
     def _add_score(self, cell: NotebookNode, resources: ResourcesDict) -> None:
         grade_id = cell.metadata["nbgrader"]["grade_id"]
         grade = self.gradebook.find_grade(grade_id, self.notebook_id, self.assignment_id, self.student_id)
         grade.auto_score, max_score = determine_grade_ignoring_stderr(cell, self.log)
-        if grade.auto_score is not None and grade_id in getattr(self, "_zeroed", ()):
+        mark = getattr(self, "_quiz_marks", {}).get(grade_id)
+        zeroed = getattr(self, "_zeroed_structurally" if mark is not None else "_zeroed", ())
+        if grade.auto_score is not None and grade_id in zeroed:
             grade.auto_score = 0.0
+        elif mark is not None:
+            # The answers file decides, whatever the cell printed or raised in the kernel.
+            grade.auto_score = max_score if mark.right else 0.0
+            if not mark.right:
+                cell.outputs.insert(
+                    0, new_output("error", ename="NoPoint", evalue=mark.reason, traceback=[f"NoPoint: {mark.reason}"])
+                )
         elif grade.auto_score is not None and grade_id in GENERATORS and "hidden_tests(" in cell.source:
             already_failed = any(o.output_type == "error" and o.ename in _REPORTED_ELSEWHERE for o in cell.outputs)
             if already_failed:
@@ -520,7 +589,7 @@ class HideHiddenTests(NbGraderPreprocessor):
 def first_error(cell: NotebookNode) -> str | None:
     errors = [output for output in cell.get("outputs", []) if output.output_type == "error"]
     # The grader's own verdicts say more than the KeyboardInterrupt that came before them.
-    errors.sort(key=lambda output: output.ename not in {"NotGraded", "NotRun", "CellTimeoutError"})
+    errors.sort(key=lambda output: output.ename not in {"NotGraded", "NoPoint", "NotRun", "CellTimeoutError"})
     for output in errors:
         if output.output_type == "error":
             evalue = " ".join(str(output.get("evalue", "")).split())

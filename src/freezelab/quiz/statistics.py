@@ -260,17 +260,13 @@ def write_report(answers: ClassAnswers, quiz: Quiz, folder: Path) -> QuizReport:
     )
 
 
-# The graded quizzes: assignment -> (quiz id in quizzes/quizzes.yaml, the answers file it records).
-GRADED_QUIZZES = {"mastery-quiz": ("mastery", "mastery-answers.json")}
-
-
 def class_reports(submitted: Path, folder: Path) -> list[QuizReport]:
     """A report in ``folder`` for every graded quiz that has submissions under ``submitted``."""
-    from freezelab.quiz.bank import load_quiz
+    from freezelab.quiz.marking import graded_quizzes
 
     reports = []
-    for assignment, (quiz_id, filename) in GRADED_QUIZZES.items():
-        answers = read_class_answers(submitted, assignment, filename)
+    for assignment, graded in graded_quizzes().items():
+        answers = read_class_answers(submitted, assignment, graded.answers_file)
         if answers:
-            reports.append(write_report(answers, load_quiz(quiz_id), folder))
+            reports.append(write_report(answers, graded.quiz(), folder))
     return reports
