@@ -31,6 +31,7 @@ from typing import Any
 
 import nbformat
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbconvert.exporters import HTMLExporter
 from nbconvert.exporters.exporter import ResourcesDict
 from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
 from nbformat import NotebookNode
@@ -53,6 +54,7 @@ from nbgrader.preprocessors import (
 )
 from traitlets import Integer, Unicode
 
+import freezelab
 from freezelab.grading.integrity import (
     METADATA_KEY,
     AssignmentLayout,
@@ -71,7 +73,7 @@ from freezelab.grading.sandbox import Limits, SandboxedKernelManager, sandbox_di
 from freezelab.grading.tampering import aliases_in, scan
 from freezelab.grading.tasks import GENERATORS, cases_for, class_secret
 from freezelab.grading.verdicts import reports_in, verdict_of_outputs
-from freezelab.paths import AUTOGRADER_DIR, SOLUTIONS_DIR
+from freezelab.paths import AUTOGRADER_DIR, REPO_ROOT, SOLUTIONS_DIR
 from freezelab.quiz.marking import Mark, graded_quizzes, mark_answers, questions_of_cells, read_submitted_answers
 
 DEFAULT_CELL_TIMEOUT = 30
@@ -652,6 +654,150 @@ class AddGradingReport(NbGraderPreprocessor):
         return nb, resources
 
 
+_PATH = re.compile(r"(?:/[^\s'\"\x1b:(),/]+)+/?")
+"""An absolute file path as tracebacks print it (no space, quote, colon or ANSI escape); matched in one pass."""
+_STANDARD_LIBRARY = re.compile(r"/lib/python3\.\d+/")
+_SCRATCH = "/freezelab-sandbox-"
+_SCRATCH_PARTS = {"work": "<your folder>", "tmp": "<tmp>"}
+_CELL_FILE = re.compile(r"ipykernel_\d+/\d+\.py")
+"""The file IPython compiles a cell into (warnings name it; tracebacks say ``Cell In[N]`` instead)."""
+
+
+def grader_folders(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The grader's own folders and their neutral names, longest first."""
+    known = {
+        str(Path(freezelab.__file__).resolve().parent.parent): "<course>",  # the package's src/ folder
+        str(REPO_ROOT): "<course>",
+        os.path.expanduser("~"): "~",
+        **(extra or {}),
+    }
+    known = {folder.rstrip("/"): name for folder, name in known.items() if folder.rstrip("/")}
+    return dict(sorted(known.items(), key=lambda item: -len(item[0])))
+
+
+def _neutral_path(path: str, folders: dict[str, str]) -> str:
+    scratch = path.find(_SCRATCH)
+    if scratch >= 0:  # the sandbox's scratch folder: the learner's files, its temporary folder, the rest
+        _, *parts = path[scratch + 1 :].split("/")
+        if parts[:1] == ["tmp"] and _CELL_FILE.fullmatch("/".join(parts[1:])):
+            return "<cell>"
+        if parts and parts[0] in _SCRATCH_PARTS:
+            return "/".join([_SCRATCH_PARTS[parts[0]], *parts[1:]])
+        return "/".join(["<sandbox>", *parts])
+    for marker in ("/site-packages/", "/dist-packages/"):  # installed packages, wherever the environment is
+        found = path.rfind(marker)
+        if found >= 0:
+            return "<packages>/" + path[found + len(marker) :]
+    library = _STANDARD_LIBRARY.search(path)
+    if library:
+        return "<python>/" + path[library.end() :]
+    for folder, name in folders.items():
+        if path == folder or path.startswith(folder + "/"):
+            return name + path[len(folder) :]
+    return path
+
+
+def neutral_paths(text: str, folders: dict[str, str] | None = None) -> str:
+    """``text`` with the grader's paths (environment, packages, scratch, course) as short neutral names.
+
+    ``/srv/course/.venv/lib/python3.11/site-packages/torch/nn/modules/module.py`` becomes
+    ``<packages>/torch/nn/modules/module.py``; ``/tmp/freezelab-sandbox-ab12/work/data.csv`` becomes
+    ``<your folder>/data.csv``. One linear pass over the text, so a learner's megabytes of slashes cost
+    no more than any other output.
+    """
+    folders = grader_folders() if folders is None else folders
+    return _PATH.sub(lambda match: _neutral_path(match.group(0), folders), text)
+
+
+class NeutralPaths(NbGraderPreprocessor):
+    """Replace the grader's own paths in outputs and notes by short neutral names (feedback).
+
+    Tracebacks and warnings name the instructor's virtual environment, the Python installation and the
+    sandbox's scratch folder; a learner needs only the package and the file (:func:`neutral_paths`).
+    """
+
+    def preprocess(self, nb: NotebookNode, resources: ResourcesDict) -> tuple[NotebookNode, ResourcesDict]:
+        course = self.config.CourseDirectory
+        extra = {
+            str(course.get(name)): "<grader>"
+            for name in ("submitted_directory", "autograded_directory", "feedback_directory")
+            if course.get(name) and Path(str(course.get(name))).is_absolute()
+        }
+        self._folders = grader_folders(extra)
+        record = nb.metadata.get(METADATA_KEY, {})
+        for problem in record.get("problems", []):
+            problem["message"] = neutral_paths(problem["message"], self._folders)
+        return super().preprocess(nb, resources)
+
+    def preprocess_cell(
+        self, cell: NotebookNode, resources: ResourcesDict, index: int
+    ) -> tuple[NotebookNode, ResourcesDict]:
+        for output in cell.get("outputs", []):
+            if output.output_type == "stream":
+                output.text = neutral_paths(output.text, self._folders)
+            elif output.output_type == "error":
+                output.evalue = neutral_paths(str(output.get("evalue", "")), self._folders)
+                output.traceback = [neutral_paths(line, self._folders) for line in output.get("traceback", [])]
+            elif "text/plain" in output.get("data", {}):
+                output.data["text/plain"] = neutral_paths(output.data["text/plain"], self._folders)
+        return cell, resources
+
+
+class LabelGradedCells(NbGraderPreprocessor):
+    """Name each graded cell by its task (the title the grader derived from the headings), for the page.
+
+    nbgrader's feedback page lists every test cell as "Test cell"; the course's template
+    (``templates/freezelab_feedback``) shows this label instead, in the table of contents and on the
+    cell's panel. Cells that share a title are numbered ("… (test 2 of 3)").
+    """
+
+    def preprocess(self, nb: NotebookNode, resources: ResourcesDict) -> tuple[NotebookNode, ResourcesDict]:
+        titles = nb.metadata.get(METADATA_KEY, {}).get("titles", {})
+        listed = [cell for cell in nb.cells if nbgrader_metadata(cell).get("grade_id")]
+        tests = [cell for cell in listed if _is_test(cell)]
+        shared: dict[str, list[NotebookNode]] = {}
+        for cell in tests:
+            shared.setdefault(titles.get(nbgrader_metadata(cell)["grade_id"], ""), []).append(cell)
+        for cell in listed:
+            grade_id = nbgrader_metadata(cell)["grade_id"]
+            title = titles.get(grade_id)
+            if not title:
+                continue
+            group = shared.get(title, [])
+            if cell in tests and len(group) > 1:
+                title = f"{title} (test {group.index(cell) + 1} of {len(group)})"
+            cell.metadata.setdefault(METADATA_KEY, {})["label"] = title
+        return nb, resources
+
+
+FEEDBACK_TEMPLATES = Path(__file__).resolve().parent / "templates"
+FEEDBACK_CSS = FEEDBACK_TEMPLATES / "freezelab_feedback" / "feedback.css"
+
+
+class AddFeedbackStyle(NbGraderPreprocessor):
+    """Add the course's style sheet (``feedback.css``) to the page's head, after nbconvert's own."""
+
+    def preprocess(self, nb: NotebookNode, resources: ResourcesDict) -> tuple[NotebookNode, ResourcesDict]:
+        inlining = resources.setdefault("inlining", {})
+        inlining["css"] = [*inlining.get("css", []), FEEDBACK_CSS.read_text(encoding="utf-8")]
+        return nb, resources
+
+
+class FeedbackExporter(HTMLExporter):
+    """nbconvert's HTML exporter with the course's feedback template (``harden`` configures it).
+
+    A class of its own, so that the formgrader's other pages, which use ``HTMLExporter`` with
+    nbgrader's templates, keep theirs.
+    """
+
+
+def nbgrader_templates() -> Path:
+    """nbgrader's own templates folder (its feedback template is the one the course's extends)."""
+    import nbgrader.server_extensions.formgrader as formgrader
+
+    return Path(formgrader.__file__).resolve().parent / "templates"
+
+
 # ---------------------------------------------------------------------------------- configuration
 
 
@@ -687,9 +833,17 @@ def harden(c: Any, source_directory: Path = SOLUTIONS_DIR, state_directory: Path
     c.GenerateFeedback.preprocessors = [
         GetGrades,
         HideHiddenTests,
+        NeutralPaths,
+        LabelGradedCells,
         AddGradingReport,
         CSSHTMLHeaderPreprocessor,
+        AddFeedbackStyle,
     ]
+    # The page itself: nbgrader's feedback template with the tasks' names (templates/freezelab_feedback).
+    c.GenerateFeedback.exporter_class = FeedbackExporter
+    c.FeedbackExporter.template_name = "freezelab_feedback"
+    c.FeedbackExporter.template_file = "feedback.html.j2"
+    c.FeedbackExporter.extra_template_basedirs = [str(nbgrader_templates()), str(FEEDBACK_TEMPLATES)]
     c.InspectSubmission.source_directory = str(source_directory)
     c.InsertChallenges.state_directory = str(state_directory)
     c.SaveAutoGradesIgnoringStderr.state_directory = str(state_directory)
