@@ -26,6 +26,7 @@ import html
 import json
 import os
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +70,14 @@ from freezelab.grading.integrity import (
     strip_hidden_tests,
     zero_affected_tests,
 )
-from freezelab.grading.sandbox import Limits, SandboxedKernelManager, sandbox_disabled
+from freezelab.grading.sandbox import (
+    NO_SANDBOX_ENV,
+    Limits,
+    SandboxedKernelManager,
+    SandboxUnavailable,
+    preflight,
+    sandbox_disabled,
+)
 from freezelab.grading.tampering import aliases_in, scan
 from freezelab.grading.tasks import GENERATORS, cases_for, class_secret
 from freezelab.grading.verdicts import reports_in, verdict_of_outputs
@@ -258,6 +266,34 @@ def submitted_folder(config: Any, resources: ResourcesDict) -> Path | None:
     return folder / info["student"] / info["assignment"]
 
 
+_SANDBOX_WORKS: set[str] = set()
+"""The bubblewrap executables a sandbox was started with in this process (checked once each)."""
+
+
+def ensure_sandbox() -> None:
+    """Refuse, with the install hint, to run learner code when no sandbox can start (unless it is switched off).
+
+    The course's commands check this before grading anything (``cli.py``); nbgrader started otherwise
+    (the formgrader's Autograde button, ``nbgrader autograde`` by hand) reaches learner code only through
+    :class:`ResilientExecute`, which asks here first, so no kernel ever starts unsandboxed by accident.
+    ``FREEZELAB_NO_SANDBOX=1`` in the grading process's environment is ``--no-sandbox`` for those routes.
+    """
+    if sandbox_disabled():
+        return
+    bwrap = shutil.which("bwrap")
+    if bwrap in _SANDBOX_WORKS:
+        return
+    try:
+        preflight()
+    except SandboxUnavailable as error:
+        raise SandboxUnavailable(
+            f"Nothing was graded: learner code runs only inside the sandbox. {error} Where grading is not started "
+            f"by `python -m freezelab.grading` (the formgrader, nbgrader by hand), the switch is {NO_SANDBOX_ENV}=1 "
+            "in the environment of the process that grades (the Jupyter server, for the formgrader)."
+        ) from None
+    _SANDBOX_WORKS.add(bwrap or "")
+
+
 class ResilientExecute(Execute):
     """nbgrader's Execute, which survives a cell that kills or wedges the kernel.
 
@@ -301,6 +337,11 @@ class ResilientExecute(Execute):
     def preprocess(
         self, nb: NotebookNode, resources: ResourcesDict, km: Any = None
     ) -> tuple[NotebookNode, ResourcesDict]:
+        try:
+            ensure_sandbox()
+        except SandboxUnavailable as error:
+            self.log.error("%s", error)
+            raise
         original = copy.deepcopy(nb)
         self._learner_files = submitted_folder(self.config, resources)
         self._sandbox_reports = []
