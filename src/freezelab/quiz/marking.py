@@ -105,7 +105,7 @@ def read_submitted_answers(path: Path | None, quiz: Quiz, name: str | None = Non
     except UnicodeDecodeError:
         return _unusable(name, "is not text (it is damaged)")
     except json.JSONDecodeError as error:
-        return _unusable(name, f"is not valid JSON ({error.msg} at line {error.lineno}, column {error.colno})")
+        return _unusable(name, f"is not valid JSON ({error.msg}: line {error.lineno}, column {error.colno})")
     if not isinstance(document, dict) or document.get("format") != "freezelab-answers":
         return _unusable(name, "is not a file of recorded quiz answers")
     problems = schema_problems(document, SCHEMAS["freezelab-answers"])
