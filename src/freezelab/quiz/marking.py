@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from freezelab.quiz.bank import SCHEMAS, Quiz, load_quiz, quiz_names, schema_problems
+from freezelab.quiz.bank import QUIZ_SETS_FILE, SCHEMAS, Quiz, load_quiz, quiz_sets, schema_problems
 
 MAX_ANSWERS_BYTES = 2**20
 """An answers file for ten questions is about 1 kB; anything above this is not one."""
@@ -43,14 +43,16 @@ class GradedQuiz:
         return load_quiz(self.quiz_id)
 
 
-def graded_quizzes() -> dict[str, GradedQuiz]:
-    """Assignment name to the quiz it grades, for every quiz with a ``graded_as``."""
-    found = {}
-    for name in quiz_names():
-        quiz = load_quiz(name)
-        if quiz.graded_as:
-            found[quiz.graded_as] = GradedQuiz(quiz.id, quiz.graded_as)
-    return found
+def graded_quizzes(sets_path: Path = QUIZ_SETS_FILE) -> dict[str, GradedQuiz]:
+    """Assignment name to the quiz it grades, for every quiz with a ``graded_as``.
+
+    Read from ``quizzes.yaml`` alone: grading any other assignment never opens the question bank.
+    """
+    return {
+        spec["graded_as"]: GradedQuiz(spec["id"], spec["graded_as"])
+        for spec in quiz_sets(sets_path).values()
+        if spec.get("graded_as")
+    }
 
 
 @dataclass(frozen=True)
