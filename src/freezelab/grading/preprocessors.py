@@ -291,7 +291,8 @@ def ensure_sandbox() -> None:
             f"by `python -m freezelab.grading` (the formgrader, nbgrader by hand), the switch is {NO_SANDBOX_ENV}=1 "
             "in the environment of the process that grades (the Jupyter server, for the formgrader)."
         ) from None
-    _SANDBOX_WORKS.add(bwrap or "")
+    if bwrap:
+        _SANDBOX_WORKS.add(bwrap)
 
 
 class ResilientExecute(Execute):
@@ -794,19 +795,19 @@ class LabelGradedCells(NbGraderPreprocessor):
 
     def preprocess(self, nb: NotebookNode, resources: ResourcesDict) -> tuple[NotebookNode, ResourcesDict]:
         titles = nb.metadata.get(METADATA_KEY, {}).get("titles", {})
-        listed = [cell for cell in nb.cells if nbgrader_metadata(cell).get("grade_id")]
-        tests = [cell for cell in listed if _is_test(cell)]
-        shared: dict[str, list[NotebookNode]] = {}
-        for cell in tests:
-            shared.setdefault(titles.get(nbgrader_metadata(cell)["grade_id"], ""), []).append(cell)
-        for cell in listed:
-            grade_id = nbgrader_metadata(cell)["grade_id"]
-            title = titles.get(grade_id)
+        tests_by_title: dict[str, list[str]] = {}
+        for cell in nb.cells:
+            if _is_test(cell) and nbgrader_metadata(cell).get("grade_id"):
+                grade_id = nbgrader_metadata(cell)["grade_id"]
+                tests_by_title.setdefault(titles.get(grade_id, ""), []).append(grade_id)
+        for cell in nb.cells:
+            grade_id = nbgrader_metadata(cell).get("grade_id")
+            title = titles.get(grade_id) if grade_id else None
             if not title:
                 continue
-            group = shared.get(title, [])
-            if cell in tests and len(group) > 1:
-                title = f"{title} (test {group.index(cell) + 1} of {len(group)})"
+            group = tests_by_title.get(title, [])
+            if _is_test(cell) and len(group) > 1:
+                title = f"{title} (test {group.index(grade_id) + 1} of {len(group)})"
             cell.metadata.setdefault(METADATA_KEY, {})["label"] = title
         return nb, resources
 
