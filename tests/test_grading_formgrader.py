@@ -150,16 +150,18 @@ def instructor_door(state: Path, log: Path, path_prefix: Path | None = None) -> 
                 os.killpg(process.pid, 9)
 
 
-def press_autograde(url: str, student: str) -> dict:
-    """What the formgrader's Autograde button does for one submission."""
+def press(url: str, endpoint: str) -> dict:
+    """What a formgrader button does: a POST to its REST endpoint."""
     request = urllib.request.Request(
-        f"{url}/formgrader/api/submission/{QUIZ}/{student}/autograde",
-        data=b"",
-        method="POST",
-        headers={"Authorization": f"token {TOKEN}"},
+        f"{url}/formgrader/api/{endpoint}", data=b"", method="POST", headers={"Authorization": f"token {TOKEN}"}
     )
     with urllib.request.urlopen(request, timeout=600) as response:
         return json.loads(response.read())
+
+
+def press_autograde(url: str, student: str) -> dict:
+    """What the formgrader's Autograde button does for one submission."""
+    return press(url, f"submission/{QUIZ}/{student}/autograde")
 
 
 @pytest.fixture(scope="module")
@@ -187,6 +189,7 @@ def test_the_formgraders_autograde_button_grades_inside_the_sandbox(course, tmp_
     scratch folder, no gradebook in sight, an unprivileged user) and score what the answers file says?"""
     with instructor_door(course.state_dir, tmp_path / "server.log") as url:
         result = press_autograde(url, "ada")
+        feedback = press(url, f"assignment/{QUIZ}/ada/generate_feedback")
     assert result["success"], result
     graded = nbformat.read(course.autograded_dir / "ada" / QUIZ / f"{QUIZ}.ipynb", as_version=4)
     printed = "".join(o.get("text", "") for cell in graded.cells for o in cell.get("outputs", []))
@@ -198,6 +201,11 @@ def test_the_formgraders_autograde_button_grades_inside_the_sandbox(course, tmp_
     assert [p.kind for p in problems_of(graded)] == [], "no 'graded without the sandbox' note"
     with course.gradebook() as gradebook:
         assert gradebook.find_submission(QUIZ, "ada").score == 2.0
+    # Its Generate Feedback button writes the course's page too: questions by name, no grader's paths.
+    assert feedback["success"], feedback
+    page = (course.feedback_dir / "ada" / QUIZ / f"{QUIZ}.html").read_text()
+    assert '<a href="#exam-q09">Question 9 of 10 (hard): BatchNorm statistics of a frozen layer</a>' in page
+    assert "Test cell" not in page and "freezelab-sandbox" not in page and "Grading report: 2 / 10 points" in page
 
 
 @pytest.mark.slow
