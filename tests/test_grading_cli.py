@@ -97,6 +97,35 @@ def test_the_demo_runs_the_whole_pipeline_and_keeps_its_folder(tmp_path):
 
 
 @pytest.mark.slow
+def test_the_demo_grades_the_mastery_quiz_from_its_answers_files(tmp_path):
+    """Does `demo` autograde the quiz's samples, each scoring what its answers file says: 10, 7 and 3 for
+    honest answers, 0 with a reason for none, a cut-off and a forged file, and 2 for the notebook that
+    rewrites its answers, the checks, its own metadata and the gradebook?"""
+    out = tmp_path / "demo"
+    names = [sample.name for sample in samples.quiz_samples()]
+    result = run("demo", "--out", str(out), "--jobs", "2", *(f"--only={name}" for name in names))
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = [line.split() for line in result.stdout.splitlines()]
+    table = {row[0]: row[1:3] for row in rows if row and row[0] in names}
+    assert table == {
+        "quiz-all-right": ["10", "10"],
+        "quiz-seven-right": ["7", "7"],
+        "quiz-three-answered": ["3", "3"],
+        "quiz-nothing-answered": ["0", "0"],
+        "quiz-answers-file-cut-off": ["0", "0"],
+        "quiz-answers-file-forged": ["0", "0"],
+        "quiz-sets-its-own-score": ["2", "2"],
+    }
+    assert "NOT AS EXPECTED" not in result.stdout
+    assert "mastery-answers.json is not valid JSON" in result.stdout and "'score' was unexpected" in result.stdout
+    page = html_text((out / "state/feedback/quiz-sets-its-own-score/mastery-quiz/mastery-quiz.html").read_text())
+    assert "Grading report: 2 / 10 points" in page and "Question 3 of 10 (medium)" not in page
+    assert "Question 3 of 10 (easy): requires_grad_ on a module" in page and "your recorded answer (option" in page
+    assert (out / "state/exports/mastery-quiz-statistics.csv").is_file()
+    assert "ProgressWarning" not in result.stderr
+
+
+@pytest.mark.slow
 def test_check_warns_about_a_renamed_copy_and_strict_fails_a_partial_score(tmp_path):
     """A `-Copy1` file scores 0 in a class batch: does `check` say so? And does --strict exit 1 below full marks?"""
     notebook = tmp_path / "freeze-it-yourself-Copy1.ipynb"

@@ -27,9 +27,13 @@ from traitlets.config import Config
 
 from freezelab.grading.integrity import METADATA_KEY, Problem, record_problem
 from freezelab.grading.preprocessors import (
+    AddFeedbackStyle,
     AddGradingReport,
+    FeedbackExporter,
     HideHiddenTests,
     InspectSubmission,
+    LabelGradedCells,
+    NeutralPaths,
     ResilientExecute,
     SaveAutoGradesIgnoringStderr,
     ZeroAffectedTests,
@@ -38,9 +42,10 @@ from freezelab.grading.preprocessors import (
     grading_report,
     harden,
     hide_test_frames,
+    neutral_paths,
     strip_ansi,
 )
-from freezelab.paths import AUTOGRADER_DIR
+from freezelab.paths import AUTOGRADER_DIR, REPO_ROOT
 
 
 def grade_cell(outputs, points=2.0, grade_id="test-x"):
@@ -200,6 +205,10 @@ def test_harden_keeps_nbgraders_preprocessors_in_their_order():
     assert SaveAutoGradesIgnoringStderr in grading and SaveAutoGrades not in grading
     feedback = c.GenerateFeedback.preprocessors
     assert feedback.index(GetGrades) < feedback.index(HideHiddenTests) < feedback.index(AddGradingReport)
+    assert feedback.index(HideHiddenTests) < feedback.index(NeutralPaths) < feedback.index(AddGradingReport)
+    assert feedback.index(LabelGradedCells) < feedback.index(AddGradingReport) < feedback.index(AddFeedbackStyle)
+    # Only the feedback page changes template: the formgrader's pages (HTMLExporter, 'formgrade') keep theirs.
+    assert c.GenerateFeedback.exporter_class is FeedbackExporter and "HTMLExporter" not in c
 
 
 @pytest.mark.parametrize("stock", [False, True], ids=["hardened", "stock"])
@@ -247,3 +256,107 @@ def test_a_dying_kernel_and_an_unstoppable_loop_cost_only_their_cells():
     messages = [p["message"] for p in result.metadata[METADATA_KEY]["problems"]]
     assert any("made the Python kernel die" in m for m in messages)
     assert any("could not even be interrupted" in m for m in messages)
+
+
+# ---------------------------------------------------------------------------------------- the page
+
+SITE = "/srv/course/.venv/lib/python3.11/site-packages"
+
+
+@pytest.mark.parametrize(
+    ("path", "neutral"),
+    [
+        (f"{SITE}/torch/nn/modules/module.py:1783", "<packages>/torch/nn/modules/module.py:1783"),
+        ("/usr/lib/python3/dist-packages/yaml/__init__.py", "<packages>/yaml/__init__.py"),
+        ("/root/.pyenv/versions/3.11.7/lib/python3.11/contextlib.py", "<python>/contextlib.py"),
+        ("'/tmp/freezelab-sandbox-k2_x9/work/data.csv'", "'<your folder>/data.csv'"),
+        ("/tmp/freezelab-sandbox-k2_x9/tmp/ipykernel_2/3019834291.py:3: UserWarning", "<cell>:3: UserWarning"),
+        ("/tmp/freezelab-sandbox-k2_x9/tmp/scratch.txt", "<tmp>/scratch.txt"),
+        ("/tmp/freezelab-sandbox-k2_x9/run/kernel.json", "<sandbox>/run/kernel.json"),
+        (f"{REPO_ROOT}/src/freezelab/grading/probe.py", "<course>/freezelab/grading/probe.py"),
+        (f"{REPO_ROOT}/solutions/x.ipynb", "<course>/solutions/x.ipynb"),
+        (f"File \x1b[32m{SITE}/torch/functional.py:12\x1b[0m", "File \x1b[32m<packages>/torch/functional.py:12\x1b[0m"),
+        ("3/4 of https://pytorch.org/docs/stable/nn.html", "3/4 of https://pytorch.org/docs/stable/nn.html"),
+    ],
+)
+def test_the_graders_paths_become_short_neutral_names(path, neutral):
+    """Do the environment, the Python installation, the sandbox's scratch folder and the checkout become
+    <packages>, <python>, <your folder>, <cell>, <course>, while URLs and fractions stay as they are?"""
+    assert neutral_paths(path) == neutral
+
+
+def test_neutral_paths_take_one_pass_whatever_a_learner_prints():
+    """Does a megabyte of slashes (a learner's print) cost a fraction of a second, not minutes?"""
+    import time
+
+    started = time.perf_counter()
+    for text in ("/ab" * 300_000, "/" * 1_000_000, f"{SITE}/x.py " * 20_000):
+        neutral_paths(text)
+    assert time.perf_counter() - started < 5
+
+
+def test_outputs_and_notes_of_the_feedback_copy_lose_the_graders_paths():
+    """After NeutralPaths, do no traceback, warning, result or note of the page name the grader's folders?"""
+    traceback = [f"File \x1b[32m{SITE}/torch/nn/modules/module.py:1783\x1b[39m, in Module._call_impl()"]
+    cell = grade_cell(
+        [
+            new_output("stream", name="stderr", text="/tmp/freezelab-sandbox-q1/tmp/ipykernel_3/12.py:2: UserWarning"),
+            new_output("error", ename="OSError", evalue=f"{SITE}/torch/lib missing", traceback=traceback),
+            new_output("execute_result", data={"text/plain": f"PosixPath('{REPO_ROOT}/x')"}, execution_count=1),
+        ]
+    )
+    nb = new_notebook(cells=[cell])
+    record_problem(nb, Problem("error", None, f"Cell 1 stopped with FileNotFoundError: {SITE}/a.py."))
+    NeutralPaths().preprocess(nb, {})
+    text = nbformat.writes(nb)
+    assert "site-packages" not in text and "freezelab-sandbox" not in text and str(REPO_ROOT) not in text
+    assert "<packages>/torch/nn/modules/module.py:1783" in text and "<cell>:2: UserWarning" in text
+    assert "FileNotFoundError: <packages>/a.py." in text
+
+
+def test_each_graded_cell_is_labelled_by_its_task_and_shared_titles_are_numbered():
+    """Does every graded cell get its task's title, with '(test k of n)' where tests share one?"""
+    answer = new_code_cell("def f(): ...")
+    answer.metadata["nbgrader"] = {"solution": True, "grade": False, "grade_id": "answer-a", "schema_version": 3}
+    cells = [answer, *(grade_cell([], grade_id=grade_id) for grade_id in ("test-a", "test-b1", "test-b2"))]
+    nb = new_notebook(cells=cells)
+    titles = {"answer-a": "Task 1 · First", "test-a": "Task 1 · First", "test-b1": "Task 2 · Second"}
+    nb.metadata[METADATA_KEY] = {"titles": dict(titles, **{"test-b2": "Task 2 · Second"})}
+    LabelGradedCells().preprocess(nb, {})
+    labels = [cell.metadata.get(METADATA_KEY, {}).get("label") for cell in nb.cells]
+    second = "Task 2 · Second"
+    assert labels == ["Task 1 · First", "Task 1 · First", f"{second} (test 1 of 2)", f"{second} (test 2 of 2)"]
+
+
+@pytest.mark.slow
+def test_a_real_feedback_page_names_each_task_spaces_its_table_and_hides_the_graders_paths(tmp_path):
+    """Graded and given feedback through the course's pipeline (nbgrader autograde and generate_feedback),
+    does a page whose answer raised inside torch and warned list its test cells by task, not 'Test cell'
+    x8, style the report's table, and show <packages>/torch/... instead of the grader's environment?"""
+    from freezelab.grading import samples
+    from freezelab.grading.check import check_notebook
+    from freezelab.grading.feedback import html_text
+
+    notebook = nbformat.read(Path(__file__).parent / "files" / samples.freeze_it_yourself_samples()[0].filename, 4)
+    answer = next(c for c in notebook.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "freeze-all")
+    answer.source = (
+        "def freeze_all(module: nn.Module) -> None:\n    import warnings\n    warnings.warn('freezing now')\n"
+        "    module(torch.zeros(3))  # the wrong shape: torch raises inside its own modules\n"
+    )
+    path = tmp_path / "freeze-it-yourself.ipynb"
+    nbformat.write(notebook, path)
+    result = check_notebook(path, html=tmp_path / "page.html")
+    assert result.outcome.score == 18
+    page = (tmp_path / "page.html").read_text()
+    head, body = page.split("</head>", 1)
+    assert "div.text_cell_render th" in head, "the course's style sheet, with padding between the report's columns"
+    toc = body.split('<div id="toc">', 1)[1].split("</div>", 1)[0]
+    assert "Test cell" not in toc
+    assert '<a href="#test-freeze-all">Task 1 · Freeze a whole module</a> (Score: 0.0 / 2.0)' in toc
+    assert toc.count("<li>") == 8
+    assert "Task 1 · Freeze a whole module: test cell <code>test-freeze-all</code>" in body
+    text = html_text(page)
+    for internal in ("site-packages", ".venv", "freezelab-sandbox", str(REPO_ROOT), "/root/", sys.prefix):
+        assert internal not in text, internal
+    assert "File <packages>/torch/nn/modules/module.py:" in text
+    assert "<cell>:3: UserWarning: freezing now" in text

@@ -89,3 +89,42 @@ def test_the_solution_sample_carries_no_solution_delimiters():
     text = samples.build_sample(ALL[0], ASSIGNMENT, ASSIGNMENT).decode()
     assert ALL[0].name == "solution"
     assert "BEGIN SOLUTION" not in text and "HIDDEN TESTS" not in text and "NotImplementedError" not in text
+
+
+def test_the_quiz_samples_expect_what_their_answers_are_worth():
+    """Does each quiz sample expect one point per question it answers with the key's option, and 0 for a
+    file the quiz did not write (damaged or forged)?"""
+    from freezelab.quiz import load_quiz
+
+    quiz = load_quiz("mastery")
+    expected = {sample.name: sample.expected(quiz) for sample in samples.quiz_samples()}
+    assert expected == {
+        "quiz-all-right": 10,
+        "quiz-seven-right": 7,
+        "quiz-three-answered": 3,
+        "quiz-nothing-answered": 0,
+        "quiz-answers-file-cut-off": 0,
+        "quiz-answers-file-forged": 0,
+        "quiz-sets-its-own-score": 2,
+    }
+    assert len(set(expected)) == len(samples.quiz_samples())
+
+
+def test_a_quiz_sample_is_the_released_folder_answered_through_the_widget(tmp_path):
+    """Is a quiz sample the released files, its answers recorded by the exam widget (bank ids and the
+    letters this learner saw), and the forger's cell placed after the answers are read?"""
+    import json
+
+    from freezelab.quiz import load_quiz
+
+    quiz = load_quiz("mastery")
+    written = samples.write_quiz_samples(tmp_path, quiz, only=["quiz-seven-right", "quiz-sets-its-own-score"])
+    assert [sample.name for sample in written] == ["quiz-seven-right", "quiz-sets-its-own-score"]
+    folder = tmp_path / "quiz-seven-right" / samples.QUIZ
+    names = sorted(p.name for p in folder.iterdir())
+    assert names == ["mastery-answers.json", "mastery-questions.json", "mastery-quiz.ipynb"]
+    recorded = json.loads((folder / "mastery-answers.json").read_text())
+    assert recorded["learner"] == "quiz-seven-right" and len(recorded["answers"]) == len(recorded["shown"]) == 10
+    forger = nbformat.read(tmp_path / "quiz-sets-its-own-score" / samples.QUIZ / "mastery-quiz.ipynb", as_version=4)
+    read = next(i for i, cell in enumerate(forger.cells) if "read_recorded_answers(" in cell.source)
+    assert forger.cells[read + 1].source == samples.SETS_ITS_OWN_SCORE

@@ -52,7 +52,8 @@ def test_the_preflight_starts_a_sandbox():
 
 
 def test_the_kernel_sees_only_the_learners_files_and_the_system(tmp_path):
-    """Are the gradebook, solutions/, the state folder and the grader's home invisible, and the system read-only?"""
+    """Are the gradebook, solutions/, the question bank, the state folder and the grader's home invisible,
+    and the system read-only?"""
     state = tmp_path / "state"
     (state / "autograded").mkdir(parents=True)
     (state / "gradebook.db").write_text("secret grades")
@@ -64,6 +65,7 @@ def test_the_kernel_sees_only_the_learners_files_and_the_system(tmp_path):
             "gradebook": os.path.exists({str(state / "gradebook.db")!r}),
             "solutions": os.path.exists({str(REPO_ROOT / "solutions")!r}),
             "autograder": os.path.exists({str(REPO_ROOT / "autograder")!r}),
+            "quizzes": sorted(os.listdir({str(REPO_ROOT / "quizzes")!r})),
             "home_entries": sorted(os.listdir(os.path.expanduser("~"))),
             "root_home": sorted(os.listdir("/root")) if os.path.isdir("/root") else [],
         }}
@@ -79,6 +81,7 @@ def test_the_kernel_sees_only_the_learners_files_and_the_system(tmp_path):
     seen = json.loads(result.stdout.strip().splitlines()[-1])
     assert seen["cwd"] == ["submitted.ipynb"]
     assert not seen["gradebook"] and not seen["solutions"] and not seen["autograder"]
+    assert seen["quizzes"] == ["schema"], "the question bank (the graded quiz's key) stays outside"
     assert not seen["usr_writable"]
     assert seen["home_entries"] == []
     assert all(entry == ".pyenv" for entry in seen["root_home"]), seen["root_home"]

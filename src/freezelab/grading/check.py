@@ -19,7 +19,7 @@ from freezelab.grading.course import Course, Submission, assignment_of_cells, as
 from freezelab.grading.export import TaskScore, task_scores
 from freezelab.grading.feedback import feedback
 from freezelab.grading.preprocessors import first_error
-from freezelab.grading.tasks import SECRET_FILE
+from freezelab.grading.tasks import GENERATORS, SECRET_FILE
 from freezelab.paths import NOTEBOOKS_DIR
 
 LEARNER = "me"
@@ -71,7 +71,7 @@ def check_notebook(path: Path, assignment: str | None = None, html: Path | None 
         outcome = autograde_submission(course, submission)
         rows = [row for row in task_scores(course, assignment) if row.notebook == notebook]
         reasons = {}
-        graded = course.autograded_dir / LEARNER / assignment / f"{notebook}.ipynb"
+        graded = course.autograded_path(submission) / f"{notebook}.ipynb"
         if graded.exists():
             for cell in nbformat.read(graded, as_version=4).cells:
                 grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
@@ -79,7 +79,7 @@ def check_notebook(path: Path, assignment: str | None = None, html: Path | None 
                 if grade_id and reason:
                     reasons[grade_id] = reason
         feedback(course, assignment)
-        page = course.feedback_dir / LEARNER / assignment / f"{notebook}.html"
+        page = course.feedback_path(submission) / f"{notebook}.html"
         kept = None
         if html and page.exists():
             html.parent.mkdir(parents=True, exist_ok=True)
@@ -122,10 +122,11 @@ def report(result: CheckResult) -> str:
             f"WARNING: this file is called {result.renamed}; the class grader looks for {expected} and gives 0 "
             f"to a notebook of another name. It was graded here as {expected}: rename it before you submit."
         )
-    lines.append(
-        "The class grader tries your functions on hidden cases drawn for you; this check draws its own, so an "
-        "answer that is right only some of the time can score differently there."
-    )
+    if any(row.grade_id in GENERATORS for row in result.rows):
+        lines.append(
+            "The class grader tries your functions on hidden cases drawn for you; this check draws its own, so an "
+            "answer that is right only some of the time can score differently there."
+        )
     if result.feedback_page:
         lines.append(f"Feedback page: {result.feedback_page}")
     return "\n".join(lines)

@@ -23,7 +23,7 @@ from freezelab.grading.integrity import (
     nbgrader_metadata,
     strip_hidden_tests,
 )
-from freezelab.grading.preprocessors import load_layout
+from freezelab.grading.preprocessors import load_layout, neutral_paths
 
 
 def feedback(course: Course, assignment: str | None = None) -> list[Path]:
@@ -70,7 +70,7 @@ def _withhold(course: Course, page: Path) -> None:
 
 def _fallback_page(course: Course, submission: Submission, notebook: str, status: str) -> str:
     note = course.read_note(submission)
-    lines = "".join(f"<li>{html.escape(p['message'])}</li>" for p in note.get("problems", []))
+    lines = "".join(f"<li>{html.escape(neutral_paths(p['message']))}</li>" for p in note.get("problems", []))
     return (
         f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(notebook)}: feedback</title>"
         "</head><body><h1>Feedback: " + html.escape(f"{submission.assignment} / {notebook}") + "</h1>"

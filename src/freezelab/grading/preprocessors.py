@@ -26,12 +26,14 @@ import html
 import json
 import os
 import re
+import shutil
 import time
 from pathlib import Path
 from typing import Any
 
 import nbformat
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbconvert.exporters import HTMLExporter
 from nbconvert.exporters.exporter import ResourcesDict
 from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
 from nbformat import NotebookNode
@@ -54,6 +56,7 @@ from nbgrader.preprocessors import (
 )
 from traitlets import Integer, Unicode
 
+import freezelab
 from freezelab.grading import warm
 from freezelab.grading.integrity import (
     METADATA_KEY,
@@ -69,11 +72,19 @@ from freezelab.grading.integrity import (
     strip_hidden_tests,
     zero_affected_tests,
 )
-from freezelab.grading.sandbox import Limits, SandboxedKernelManager, sandbox_disabled
+from freezelab.grading.sandbox import (
+    NO_SANDBOX_ENV,
+    Limits,
+    SandboxedKernelManager,
+    SandboxUnavailable,
+    preflight,
+    sandbox_disabled,
+)
 from freezelab.grading.tampering import aliases_in, scan
 from freezelab.grading.tasks import GENERATORS, cases_for, class_secret
 from freezelab.grading.verdicts import reports_in, verdict_of_outputs
-from freezelab.paths import AUTOGRADER_DIR, SOLUTIONS_DIR
+from freezelab.paths import AUTOGRADER_DIR, REPO_ROOT, SOLUTIONS_DIR
+from freezelab.quiz.marking import Mark, graded_quizzes, mark_answers, questions_of_cells, read_submitted_answers
 
 DEFAULT_CELL_TIMEOUT = 30
 
@@ -131,7 +142,8 @@ class InspectSubmission(NbGraderPreprocessor):
             return nb, resources  # nbgrader skips notebooks it does not know; so do we
         inspection = inspect_and_repair(nb, layout)
         nb.metadata[METADATA_KEY]["titles"] = dict(layout.titles)
-        for problem in [*inspection.problems, *tampering_problems(nb, layout)]:
+        marked_outside = set(quiz_cells(info["assignment"], layout))
+        for problem in [*inspection.problems, *tampering_problems(nb, layout, marked_outside)]:
             self.log.warning("%s/%s: %s", info["student"], info["notebook"], problem.message)
         return nb, resources
 
@@ -152,8 +164,22 @@ def _learners_code(cell: NotebookNode, layout: AssignmentLayout) -> bool:
     )
 
 
-def tampering_problems(nb: NotebookNode, layout: AssignmentLayout) -> list[Problem]:
-    """Record what :mod:`tampering` finds in the learner's cells; the tasks tested after each score 0."""
+def quiz_cells(assignment: str, layout: AssignmentLayout) -> dict[str, str]:
+    """Test cell grade id to the question it marks, when ``assignment`` grades a quiz (else empty)."""
+    graded = graded_quizzes().get(assignment)
+    if graded is None:
+        return {}
+    return questions_of_cells({cell.grade_id: cell.source for cell in layout.cells if cell.is_test}, graded.quiz())
+
+
+def tampering_problems(
+    nb: NotebookNode, layout: AssignmentLayout, marked_outside: set[str] | frozenset[str] = frozenset()
+) -> list[Problem]:
+    """Record what :mod:`tampering` finds in the learner's cells; the tasks tested after each score 0.
+
+    Test cells in ``marked_outside`` (a graded quiz's questions, marked from the submitted answers file)
+    cannot be swayed by the kernel, so tampering does not void them.
+    """
     titles = nb.metadata.get(METADATA_KEY, {}).get("titles", {})
     learner = [(index, cell) for index, cell in enumerate(nb.cells) if _learners_code(cell, layout)]
     aliases = aliases_in([cell.source for _, cell in learner])
@@ -165,7 +191,7 @@ def tampering_problems(nb: NotebookNode, layout: AssignmentLayout) -> list[Probl
         later = tuple(
             nbgrader_metadata(c)["grade_id"]
             for c in nb.cells[index + 1 :]
-            if _is_test(c) and nbgrader_metadata(c).get("grade_id")
+            if _is_test(c) and nbgrader_metadata(c).get("grade_id") not in {None, *marked_outside}
         )
         if not later:
             continue  # nothing is tested after it: it cannot have changed a verdict
@@ -232,6 +258,50 @@ STOPWATCH: dict[str, float] = {}
 ``hidden_tests`` (the cells), ``verdicts`` (judging and saving). The grading worker reads and resets it."""
 
 
+def submitted_folder(config: Any, resources: ResourcesDict) -> Path | None:
+    """The learner's files as collected (``submitted/<student>/<assignment>/``), never the autograded copy.
+
+    What the sandboxed kernel may see, and where the graded quiz's answers are read from.
+    """
+    info = resources.get("nbgrader", {})
+    submitted = config.CourseDirectory.get("submitted_directory")
+    if not (submitted and info.get("student") and info.get("assignment")):
+        return None
+    folder = Path(str(submitted))
+    if not folder.is_absolute():  # nbgrader joins a relative step folder onto the course root
+        folder = Path(str(config.CourseDirectory.get("root") or ".")) / folder
+    return folder / info["student"] / info["assignment"]
+
+
+_SANDBOX_WORKS: set[str] = set()
+"""The bubblewrap executables a sandbox was started with in this process (checked once each)."""
+
+
+def ensure_sandbox() -> None:
+    """Refuse, with the install hint, to run learner code when no sandbox can start (unless it is switched off).
+
+    The course's commands check this before grading anything (``cli.py``); nbgrader started otherwise
+    (the formgrader's Autograde button, ``nbgrader autograde`` by hand) reaches learner code only through
+    :class:`ResilientExecute`, which asks here first, so no kernel ever starts unsandboxed by accident.
+    ``FREEZELAB_NO_SANDBOX=1`` in the grading process's environment is ``--no-sandbox`` for those routes.
+    """
+    if sandbox_disabled():
+        return
+    bwrap = shutil.which("bwrap")
+    if bwrap in _SANDBOX_WORKS:
+        return
+    try:
+        preflight()
+    except SandboxUnavailable as error:
+        raise SandboxUnavailable(
+            f"Nothing was graded: learner code runs only inside the sandbox. {error} Where grading is not started "
+            f"by `python -m freezelab.grading` (the formgrader, nbgrader by hand), the switch is {NO_SANDBOX_ENV}=1 "
+            "in the environment of the process that grades (the Jupyter server, for the formgrader)."
+        ) from None
+    if bwrap:
+        _SANDBOX_WORKS.add(bwrap)
+
+
 class ResilientExecute(Execute):
     """nbgrader's Execute, which survives a cell that kills or wedges the kernel.
 
@@ -263,14 +333,6 @@ class ResilientExecute(Execute):
             km.on_report = self._sandbox_reports.append
         return km
 
-    def _submitted_folder(self, resources: ResourcesDict) -> Path | None:
-        """The learner's files as collected: what the sandboxed kernel may see (never the autograded copy)."""
-        info = resources.get("nbgrader", {})
-        submitted = self.config.CourseDirectory.get("submitted_directory")
-        if not (submitted and info.get("student") and info.get("assignment")):
-            return None
-        return Path(str(submitted)) / info["student"] / info["assignment"]
-
     def _cap_words(self) -> str | None:
         """Which sandbox cap stopped the last kernel, in words, if one did."""
         report = self._sandbox_reports[-1] if self._sandbox_reports else {}
@@ -292,8 +354,13 @@ class ResilientExecute(Execute):
     def _run_resiliently(
         self, nb: NotebookNode, resources: ResourcesDict, km: Any
     ) -> tuple[NotebookNode, ResourcesDict]:
+        try:
+            ensure_sandbox()
+        except SandboxUnavailable as error:
+            self.log.error("%s", error)
+            raise
         original = copy.deepcopy(nb)
-        self._learner_files = self._submitted_folder(resources)
+        self._learner_files = submitted_folder(self.config, resources)
         self._sandbox_reports = []
         titles = nb.metadata.get(METADATA_KEY, {}).get("titles", {})
         not_run: dict[int, str] = {}
@@ -430,12 +497,15 @@ def determine_grade_ignoring_stderr(cell: NotebookNode, log: Any = None) -> tupl
 
 
 class SaveAutoGradesIgnoringStderr(SaveAutoGrades):
-    """nbgrader's SaveAutoGrades with :func:`determine_grade_ignoring_stderr`, and verdicts for hidden tests.
+    """nbgrader's SaveAutoGrades with :func:`determine_grade_ignoring_stderr`, and verdicts decided here.
 
     A test cell with a probe call (:mod:`freezelab.grading.probe`) scores what
     :mod:`freezelab.grading.verdicts` decides from the probe's report, never whether the cell raised:
-    swallowed errors and patched comparisons in the kernel do not reach this process. A failing verdict
-    is added to the cell as an error output, so the feedback says which hidden case failed and how.
+    swallowed errors and patched comparisons in the kernel do not reach this process. A test cell of a
+    graded quiz (:mod:`freezelab.quiz.marking`) scores what the answers file the learner submitted says,
+    compared here with the question bank's key: neither the file the kernel saw nor anything it printed
+    counts, and the key never enters the sandbox. A failing verdict is added to the cell as an error
+    output, so the feedback says which hidden case or question failed and why.
     """
 
     state_directory = Unicode("", help="The class's state folder, which holds its secret.").tag(config=True)
@@ -450,15 +520,58 @@ class SaveAutoGradesIgnoringStderr(SaveAutoGrades):
     def _save(self, nb: NotebookNode, resources: ResourcesDict) -> tuple[NotebookNode, ResourcesDict]:
         # Tests the grader zeroed score 0 whatever their outputs say: code that swallows the NotGraded
         # error must not turn them into passes.
-        self._zeroed = {grade_id for problem in problems_of(nb) for grade_id in problem.zeroed}
+        problems = problems_of(nb)
+        self._zeroed = {grade_id for problem in problems for grade_id in problem.zeroed}
+        # Tampering voids verdicts reached in the kernel; a quiz's marks are not, so only a change to the
+        # graded cells themselves (a deleted or edited test cell) costs a question its point.
+        self._zeroed_structurally = {
+            grade_id for problem in problems if problem.kind != "tampering" for grade_id in problem.zeroed
+        }
+        self._quiz_marks = self._mark_quiz(nb, resources)
         return super().preprocess(nb, resources)
+
+    def _mark_quiz(self, nb: NotebookNode, resources: ResourcesDict) -> dict[str, Mark]:
+        """Test cell grade id to the mark of the question it asks, for an assignment that grades a quiz."""
+        info = resources["nbgrader"]
+        graded = graded_quizzes().get(info["assignment"])
+        if graded is None:
+            return {}
+        quiz = graded.quiz()
+        try:
+            with Gradebook(info["db_url"]) as gradebook:
+                stored = gradebook.find_notebook(info["notebook"], info["assignment"])
+                tests = {cell.name for cell in stored.grade_cells if cell.cell_type == "code"}
+                answers = {cell.name for cell in stored.solution_cells}
+                sources = {cell.name: cell.source or "" for cell in stored.source_cells}
+        except MissingEntry:
+            return {}
+        cells = questions_of_cells({g: sources.get(g, "") for g in tests - answers}, quiz)
+        if not cells:
+            return {}
+        folder = submitted_folder(self.config, resources)
+        path = folder / graded.answers_file if folder else None
+        submitted = read_submitted_answers(path, quiz, graded.answers_file)
+        if submitted.problem:
+            record_problem(nb, Problem("answers", None, submitted.problem))
+            self.log.warning("%s/%s: %s", info["student"], info["assignment"], submitted.problem)
+        marks = mark_answers(quiz, submitted)
+        return {grade_id: marks[question_id] for grade_id, question_id in cells.items()}
 
     def _add_score(self, cell: NotebookNode, resources: ResourcesDict) -> None:
         grade_id = cell.metadata["nbgrader"]["grade_id"]
         grade = self.gradebook.find_grade(grade_id, self.notebook_id, self.assignment_id, self.student_id)
         grade.auto_score, max_score = determine_grade_ignoring_stderr(cell, self.log)
-        if grade.auto_score is not None and grade_id in getattr(self, "_zeroed", ()):
+        mark = getattr(self, "_quiz_marks", {}).get(grade_id)
+        zeroed = getattr(self, "_zeroed_structurally" if mark is not None else "_zeroed", ())
+        if grade.auto_score is not None and grade_id in zeroed:
             grade.auto_score = 0.0
+        elif mark is not None:
+            # The answers file decides, whatever the cell printed or raised in the kernel.
+            grade.auto_score = max_score if mark.right else 0.0
+            if not mark.right:
+                cell.outputs.insert(
+                    0, new_output("error", ename="NoPoint", evalue=mark.reason, traceback=[f"NoPoint: {mark.reason}"])
+                )
         elif grade.auto_score is not None and grade_id in GENERATORS and "hidden_tests(" in cell.source:
             already_failed = any(o.output_type == "error" and o.ename in _REPORTED_ELSEWHERE for o in cell.outputs)
             if already_failed:
@@ -549,7 +662,7 @@ class HideHiddenTests(NbGraderPreprocessor):
 def first_error(cell: NotebookNode) -> str | None:
     errors = [output for output in cell.get("outputs", []) if output.output_type == "error"]
     # The grader's own verdicts say more than the KeyboardInterrupt that came before them.
-    errors.sort(key=lambda output: output.ename not in {"NotGraded", "NotRun", "CellTimeoutError"})
+    errors.sort(key=lambda output: output.ename not in {"NotGraded", "NoPoint", "NotRun", "CellTimeoutError"})
     for output in errors:
         if output.output_type == "error":
             evalue = " ".join(str(output.get("evalue", "")).split())
@@ -612,6 +725,150 @@ class AddGradingReport(NbGraderPreprocessor):
         return nb, resources
 
 
+_PATH = re.compile(r"(?:/[^\s'\"\x1b:(),/]+)+/?")
+"""An absolute file path as tracebacks print it (no space, quote, colon or ANSI escape); matched in one pass."""
+_STANDARD_LIBRARY = re.compile(r"/lib/python3\.\d+/")
+_SCRATCH = "/freezelab-sandbox-"
+_SCRATCH_PARTS = {"work": "<your folder>", "tmp": "<tmp>"}
+_CELL_FILE = re.compile(r"ipykernel_\d+/\d+\.py")
+"""The file IPython compiles a cell into (warnings name it; tracebacks say ``Cell In[N]`` instead)."""
+
+
+def grader_folders(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The grader's own folders and their neutral names, longest first."""
+    known = {
+        str(Path(freezelab.__file__).resolve().parent.parent): "<course>",  # the package's src/ folder
+        str(REPO_ROOT): "<course>",
+        os.path.expanduser("~"): "~",
+        **(extra or {}),
+    }
+    known = {folder.rstrip("/"): name for folder, name in known.items() if folder.rstrip("/")}
+    return dict(sorted(known.items(), key=lambda item: -len(item[0])))
+
+
+def _neutral_path(path: str, folders: dict[str, str]) -> str:
+    scratch = path.find(_SCRATCH)
+    if scratch >= 0:  # the sandbox's scratch folder: the learner's files, its temporary folder, the rest
+        _, *parts = path[scratch + 1 :].split("/")
+        if parts[:1] == ["tmp"] and _CELL_FILE.fullmatch("/".join(parts[1:])):
+            return "<cell>"
+        if parts and parts[0] in _SCRATCH_PARTS:
+            return "/".join([_SCRATCH_PARTS[parts[0]], *parts[1:]])
+        return "/".join(["<sandbox>", *parts])
+    for marker in ("/site-packages/", "/dist-packages/"):  # installed packages, wherever the environment is
+        found = path.rfind(marker)
+        if found >= 0:
+            return "<packages>/" + path[found + len(marker) :]
+    library = _STANDARD_LIBRARY.search(path)
+    if library:
+        return "<python>/" + path[library.end() :]
+    for folder, name in folders.items():
+        if path == folder or path.startswith(folder + "/"):
+            return name + path[len(folder) :]
+    return path
+
+
+def neutral_paths(text: str, folders: dict[str, str] | None = None) -> str:
+    """``text`` with the grader's paths (environment, packages, scratch, course) as short neutral names.
+
+    ``/srv/course/.venv/lib/python3.11/site-packages/torch/nn/modules/module.py`` becomes
+    ``<packages>/torch/nn/modules/module.py``; ``/tmp/freezelab-sandbox-ab12/work/data.csv`` becomes
+    ``<your folder>/data.csv``. One linear pass over the text, so a learner's megabytes of slashes cost
+    no more than any other output.
+    """
+    folders = grader_folders() if folders is None else folders
+    return _PATH.sub(lambda match: _neutral_path(match.group(0), folders), text)
+
+
+class NeutralPaths(NbGraderPreprocessor):
+    """Replace the grader's own paths in outputs and notes by short neutral names (feedback).
+
+    Tracebacks and warnings name the instructor's virtual environment, the Python installation and the
+    sandbox's scratch folder; a learner needs only the package and the file (:func:`neutral_paths`).
+    """
+
+    def preprocess(self, nb: NotebookNode, resources: ResourcesDict) -> tuple[NotebookNode, ResourcesDict]:
+        course = self.config.CourseDirectory
+        extra = {
+            str(course.get(name)): "<grader>"
+            for name in ("submitted_directory", "autograded_directory", "feedback_directory")
+            if course.get(name) and Path(str(course.get(name))).is_absolute()
+        }
+        self._folders = grader_folders(extra)
+        record = nb.metadata.get(METADATA_KEY, {})
+        for problem in record.get("problems", []):
+            problem["message"] = neutral_paths(problem["message"], self._folders)
+        return super().preprocess(nb, resources)
+
+    def preprocess_cell(
+        self, cell: NotebookNode, resources: ResourcesDict, index: int
+    ) -> tuple[NotebookNode, ResourcesDict]:
+        for output in cell.get("outputs", []):
+            if output.output_type == "stream":
+                output.text = neutral_paths(output.text, self._folders)
+            elif output.output_type == "error":
+                output.evalue = neutral_paths(str(output.get("evalue", "")), self._folders)
+                output.traceback = [neutral_paths(line, self._folders) for line in output.get("traceback", [])]
+            elif "text/plain" in output.get("data", {}):
+                output.data["text/plain"] = neutral_paths(output.data["text/plain"], self._folders)
+        return cell, resources
+
+
+class LabelGradedCells(NbGraderPreprocessor):
+    """Name each graded cell by its task (the title the grader derived from the headings), for the page.
+
+    nbgrader's feedback page lists every test cell as "Test cell"; the course's template
+    (``templates/freezelab_feedback``) shows this label instead, in the table of contents and on the
+    cell's panel. Cells that share a title are numbered ("… (test 2 of 3)").
+    """
+
+    def preprocess(self, nb: NotebookNode, resources: ResourcesDict) -> tuple[NotebookNode, ResourcesDict]:
+        titles = nb.metadata.get(METADATA_KEY, {}).get("titles", {})
+        tests_by_title: dict[str, list[str]] = {}
+        for cell in nb.cells:
+            if _is_test(cell) and nbgrader_metadata(cell).get("grade_id"):
+                grade_id = nbgrader_metadata(cell)["grade_id"]
+                tests_by_title.setdefault(titles.get(grade_id, ""), []).append(grade_id)
+        for cell in nb.cells:
+            grade_id = nbgrader_metadata(cell).get("grade_id")
+            title = titles.get(grade_id) if grade_id else None
+            if not title:
+                continue
+            group = tests_by_title.get(title, [])
+            if _is_test(cell) and len(group) > 1:
+                title = f"{title} (test {group.index(grade_id) + 1} of {len(group)})"
+            cell.metadata.setdefault(METADATA_KEY, {})["label"] = title
+        return nb, resources
+
+
+FEEDBACK_TEMPLATES = Path(__file__).resolve().parent / "templates"
+FEEDBACK_CSS = FEEDBACK_TEMPLATES / "freezelab_feedback" / "feedback.css"
+
+
+class AddFeedbackStyle(NbGraderPreprocessor):
+    """Add the course's style sheet (``feedback.css``) to the page's head, after nbconvert's own."""
+
+    def preprocess(self, nb: NotebookNode, resources: ResourcesDict) -> tuple[NotebookNode, ResourcesDict]:
+        inlining = resources.setdefault("inlining", {})
+        inlining["css"] = [*inlining.get("css", []), FEEDBACK_CSS.read_text(encoding="utf-8")]
+        return nb, resources
+
+
+class FeedbackExporter(HTMLExporter):
+    """nbconvert's HTML exporter with the course's feedback template (``harden`` configures it).
+
+    A class of its own, so that the formgrader's other pages, which use ``HTMLExporter`` with
+    nbgrader's templates, keep theirs.
+    """
+
+
+def nbgrader_templates() -> Path:
+    """nbgrader's own templates folder (its feedback template is the one the course's extends)."""
+    import nbgrader.server_extensions.formgrader as formgrader
+
+    return Path(formgrader.__file__).resolve().parent / "templates"
+
+
 # ---------------------------------------------------------------------------------- configuration
 
 
@@ -647,9 +904,17 @@ def harden(c: Any, source_directory: Path = SOLUTIONS_DIR, state_directory: Path
     c.GenerateFeedback.preprocessors = [
         GetGrades,
         HideHiddenTests,
+        NeutralPaths,
+        LabelGradedCells,
         AddGradingReport,
         CSSHTMLHeaderPreprocessor,
+        AddFeedbackStyle,
     ]
+    # The page itself: nbgrader's feedback template with the tasks' names (templates/freezelab_feedback).
+    c.GenerateFeedback.exporter_class = FeedbackExporter
+    c.FeedbackExporter.template_name = "freezelab_feedback"
+    c.FeedbackExporter.template_file = "feedback.html.j2"
+    c.FeedbackExporter.extra_template_basedirs = [str(nbgrader_templates()), str(FEEDBACK_TEMPLATES)]
     c.InspectSubmission.source_directory = str(source_directory)
     c.InsertChallenges.state_directory = str(state_directory)
     c.SaveAutoGradesIgnoringStderr.state_directory = str(state_directory)

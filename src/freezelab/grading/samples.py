@@ -5,17 +5,22 @@ exactly what a learner would submit after editing their copy. Each says which te
 lose, which is what the demo prints next to what the grader gave and what the tests check.
 
 Two samples exist for every assignment: ``solution`` (the instructor's answers) and
-``untouched-release`` (nothing answered). ``freeze-it-yourself`` has the full set.
+``untouched-release`` (nothing answered). ``freeze-it-yourself`` has the full set. The graded quiz has
+samples of its own (:func:`quiz_samples`): answers recorded through the exam widget, answers files the
+quiz did not write, and a notebook that tries to set its own score.
 """
 
 from __future__ import annotations
 
 import copy
 import hashlib
+import json
+import shutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from textwrap import dedent
+from typing import Any
 
 import nbformat
 from nbformat import NotebookNode
@@ -1224,4 +1229,144 @@ def write_samples(
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(build_sample(sample, assignment, notebook))
         written.append((sample, path))
+    return written
+
+
+# -------------------------------------------------------------------------------- the mastery quiz
+
+QUIZ = "mastery-quiz"
+QUIZ_CLASS = "quiz-class"
+"""The name ``--only`` knows the demo's sample class by (the learners of the quiz statistics)."""
+
+SETS_ITS_OWN_SCORE = code("""
+    # A cell of my own: ten out of ten, please.
+    import json, pathlib, sqlite3
+    guess = {"format": "freezelab-answers", "version": 1, "quiz": "mastery", "answers": {}}
+    for question in json.load(open("mastery-questions.json"))["questions"]:
+        guess["answers"][question["id"]] = "A"
+    pathlib.Path("mastery-answers.json").write_text(json.dumps(guess))  # the copy this kernel can see
+    for place in ("gradebook.db", "../gradebook.db", "../../gradebook.db", "../../../gradebook.db"):
+        try:
+            sqlite3.connect(place).execute("update grade set auto_score = 1")
+        except sqlite3.Error as error:
+            print("no gradebook at", place, "-", error)
+    notebook = json.load(open("mastery-quiz.ipynb"))
+    for cell in notebook["cells"]:
+        cell.setdefault("metadata", {}).setdefault("nbgrader", {}).update(score=1, points=1)
+    json.dump(notebook, open("mastery-quiz.ipynb", "w"))
+    import freezelab.quiz
+    freezelab.quiz.autograding = autograding = lambda: False
+    read_recorded_answers = lambda *args, **kwargs: guess["answers"]
+    report_recorded_answer = lambda answers, question, number: print(f"Question {number}: right, 1/1 point.")
+""")
+
+
+@dataclass(frozen=True)
+class QuizSample:
+    """One learner's submission of the graded quiz: the released folder, their answers, maybe more.
+
+    ``chosen`` draws, from the quiz (with its key), the option each question was answered with (bank
+    ids, recorded through the exam widget as clicks record them); ``answers_file`` replaces the file
+    the widget would write; ``own_cell`` is a cell the learner added after the answers are read.
+    """
+
+    name: str
+    description: str
+    chosen: Callable[[Any], dict[str, str]] = lambda quiz: {}
+    answers_file: bytes | None = None
+    own_cell: str | None = None
+
+    def expected(self, quiz: Any) -> float:
+        """One point per question whose recorded option is the key's; 0 for a file the quiz did not write."""
+        if self.answers_file is not None:
+            return 0.0
+        chosen = self.chosen(quiz)
+        return float(sum(chosen.get(question.id) == question.answer for question in quiz.questions))
+
+
+def _key(quiz: Any) -> dict[str, str]:
+    return {question.id: question.answer for question in quiz.questions}
+
+
+def _first_right(count: int) -> Callable[[Any], dict[str, str]]:
+    """The first ``count`` questions answered right, the rest left blank."""
+    return lambda quiz: dict(list(_key(quiz).items())[:count])
+
+
+def _right_then_wrong(right: int) -> Callable[[Any], dict[str, str]]:
+    """The first ``right`` questions answered right, the rest with the first wrong option."""
+
+    def chosen(quiz: Any) -> dict[str, str]:
+        return {
+            q.id: q.answer if index < right else next(o.id for o in q.options if o.id != q.answer)
+            for index, q in enumerate(quiz.questions)
+        }
+
+    return chosen
+
+
+def quiz_samples() -> list[QuizSample]:
+    """The graded quiz's samples: honest answers, files the quiz did not write, a notebook that forges."""
+    damaged = b'{"format": "freezelab-answers", "version": 1, "quiz": "mastery", "answers": {"what-freez'
+    forged = {"format": "freezelab-answers", "version": 1, "quiz": "mastery", "answers": {}, "score": 10}
+    return [
+        QuizSample("quiz-all-right", "all ten questions answered right", _key),
+        QuizSample("quiz-seven-right", "seven right, three wrong", _right_then_wrong(7)),
+        QuizSample("quiz-three-answered", "three answered (right), seven left blank", _first_right(3)),
+        QuizSample("quiz-nothing-answered", "the notebook handed in without an answers file"),
+        QuizSample("quiz-answers-file-cut-off", "an answers file cut off in the middle", answers_file=damaged),
+        QuizSample(
+            "quiz-answers-file-forged",
+            "an answers file written by hand that claims a score of 10",
+            answers_file=json.dumps(forged).encode(),
+        ),
+        QuizSample(
+            "quiz-sets-its-own-score",
+            "two right, and a cell that rewrites its answers, the checks, the notebook and the gradebook",
+            _right_then_wrong(2),
+            own_cell=SETS_ITS_OWN_SCORE,
+        ),
+    ]
+
+
+def write_quiz_submission(
+    folder: Path,
+    learner: str,
+    chosen: dict[str, str] | None,
+    answers_file: bytes | None = None,
+    own_cell: str | None = None,
+    notebooks_dir: Path = NOTEBOOKS_DIR,
+) -> Path:
+    """``folder/<learner>/mastery-quiz/``: the released folder, answered through the exam widget."""
+    from freezelab.quiz import build_exam
+
+    target = folder / learner / QUIZ
+    target.mkdir(parents=True, exist_ok=True)
+    released = notebooks_dir / QUIZ
+    for path in sorted(released.glob("*")):
+        if path.is_file():
+            shutil.copyfile(path, target / path.name)
+    if own_cell is not None:
+        notebook = nbformat.read(target / f"{QUIZ}.ipynb", as_version=4)
+        read = next(index for index, cell in enumerate(notebook.cells) if "read_recorded_answers(" in cell.source)
+        notebook.cells.insert(read + 1, nbformat.v4.new_code_cell(own_cell))
+        nbformat.write(notebook, target / f"{QUIZ}.ipynb")
+    if answers_file is not None:
+        (target / "mastery-answers.json").write_bytes(answers_file)
+    elif chosen:
+        exam = build_exam(target / "mastery-questions.json", target / "mastery-answers.json", learner=learner)
+        for question_id, option_id in chosen.items():
+            exam.answer(question_id, option_id)
+    return target
+
+
+def write_quiz_samples(folder: Path, quiz: Any, only: Iterable[str] | None = None) -> list[QuizSample]:
+    """Write the quiz samples (those named in ``only``, or all) as learner folders into ``folder``."""
+    chosen = set(only) if only is not None else None
+    written = []
+    for sample in quiz_samples():
+        if chosen is not None and sample.name not in chosen:
+            continue
+        write_quiz_submission(folder, sample.name, sample.chosen(quiz), sample.answers_file, sample.own_cell)
+        written.append(sample)
     return written

@@ -1,9 +1,9 @@
 """Reading the answers a learner recorded in exam mode, for the graded notebook's test cells.
 
 Everything here is keyless: it reports *whether* a question was answered, never whether the
-answer is right. The key lives only in the hidden tests of the instructor's master notebook
-(``solutions/mastery-quiz/``), which nbgrader strips from the release and restores when it
-autogrades.
+answer is right. This is the only quiz code that runs in the learner's (sandboxed) kernel while
+grading; the marks are decided outside it, from the submitted answers file and the question bank's
+key (:mod:`freezelab.quiz.marking`), so neither the key nor the verdict is ever in reach of learner code.
 """
 
 from __future__ import annotations
@@ -23,14 +23,13 @@ def autograding() -> bool:
 
     nbgrader sets ``NBGRADER_EXECUTION=autograde`` for exactly that run (and ``validate`` for
     validation); see its FAQ, "Can I modify the notebook behavior during autograding or
-    validation?". The graded cells apply the key only then, so the instructor's master runs
-    cleanly without recorded answers.
+    validation?". The exam widget records nothing while it is set.
     """
     return os.environ.get("NBGRADER_EXECUTION") == "autograde"
 
 
 class RecordedAnswers(dict):
-    """Question id to the bank's option id (what the hidden tests compare with the key), plus
+    """Question id to the bank's option id (what the grader compares with the key), plus
     ``letters``: question id to the letter the learner saw, where the file says."""
 
     letters: dict[str, str]

@@ -304,6 +304,11 @@ def quiz_names(sets_path: Path = QUIZ_SETS_FILE) -> list[str]:
     return list(_load_sets_cached(_file_key(sets_path)))
 
 
+def quiz_sets(sets_path: Path = QUIZ_SETS_FILE) -> dict[str, dict[str, Any]]:
+    """Every quiz of ``quizzes.yaml`` as written there (id, title, questions' ids, ``graded_as``), validated."""
+    return {name: dict(spec) for name, spec in _load_sets_cached(_file_key(sets_path)).items()}
+
+
 def load_quiz(name: str, bank_path: Path = QUESTIONS_FILE, sets_path: Path = QUIZ_SETS_FILE) -> Quiz:
     """The quiz called ``name`` in ``quizzes.yaml``, with its questions from the bank."""
     sets = _load_sets_cached(_file_key(sets_path))

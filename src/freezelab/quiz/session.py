@@ -87,9 +87,9 @@ def exam_option_order(question: Question, learner: str) -> tuple[Option, ...]:
     lesson 02, in the bank's order) show other letters for the same option.
 
     The order decides only the letters on screen. Answers are recorded by the bank's option id
-    (:meth:`ExamSession.record`), so the key in the hidden tests, which compares option ids,
-    follows every learner's order by itself, a regrade gives the same grade, and answer files
-    recorded before options were shuffled grade exactly as before.
+    (:meth:`ExamSession.record`), so the key the grader compares them with
+    (:mod:`freezelab.quiz.marking`) follows every learner's order by itself, a regrade gives the
+    same grade, and answer files recorded before options were shuffled grade exactly as before.
     """
     options = list(question.options)
     random.Random(f"exam:{learner}:{question.id}").shuffle(options)

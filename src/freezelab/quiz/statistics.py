@@ -225,19 +225,23 @@ def draw(rows: list[QuestionStatistics], path: Path, title: str = "Mastery quiz"
 # ---------------------------------------------------------------------------- reading a class
 
 
-def read_class_answers(submitted: Path, assignment: str = "mastery-quiz",
-                       filename: str = "mastery-answers.json") -> dict[str, dict[str, str]]:
+def read_class_answers(
+    submitted: Path, assignment: str = "mastery-quiz", filename: str = "mastery-answers.json", quiz: Quiz | None = None
+) -> dict[str, dict[str, str]]:
     """Every learner's recorded answers under ``submitted/<learner>/<assignment>/<filename>``.
 
-    A learner who submitted the assignment without an answers file answered nothing; a damaged
-    file counts as no answers, as it does in grading (with a warning).
+    Read exactly as grading reads them (:func:`freezelab.quiz.marking.read_submitted_answers`): a learner
+    who submitted the assignment without an answers file, or with one the grader cannot use, answered
+    nothing, and the grader's note says why.
     """
-    from freezelab.quiz.answers import read_recorded_answers
+    from freezelab.quiz.bank import load_quiz
+    from freezelab.quiz.marking import read_submitted_answers
 
+    quiz = quiz or load_quiz("mastery")
     answers = {}
     for folder in sorted(submitted.glob(f"*/{assignment}")):
         if folder.is_dir():
-            answers[folder.parent.name] = dict(read_recorded_answers(folder / filename))
+            answers[folder.parent.name] = dict(read_submitted_answers(folder / filename, quiz).answers)
     return answers
 
 
@@ -260,17 +264,14 @@ def write_report(answers: ClassAnswers, quiz: Quiz, folder: Path) -> QuizReport:
     )
 
 
-# The graded quizzes: assignment -> (quiz id in quizzes/quizzes.yaml, the answers file it records).
-GRADED_QUIZZES = {"mastery-quiz": ("mastery", "mastery-answers.json")}
-
-
 def class_reports(submitted: Path, folder: Path) -> list[QuizReport]:
     """A report in ``folder`` for every graded quiz that has submissions under ``submitted``."""
-    from freezelab.quiz.bank import load_quiz
+    from freezelab.quiz.marking import graded_quizzes
 
     reports = []
-    for assignment, (quiz_id, filename) in GRADED_QUIZZES.items():
-        answers = read_class_answers(submitted, assignment, filename)
+    for assignment, graded in graded_quizzes().items():
+        quiz = graded.quiz()
+        answers = read_class_answers(submitted, assignment, graded.answers_file, quiz)
         if answers:
-            reports.append(write_report(answers, load_quiz(quiz_id), folder))
+            reports.append(write_report(answers, quiz, folder))
     return reports
