@@ -8,6 +8,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from nbgrader.utils import is_grade
 
 from freezelab.paths import SOLUTIONS_DIR
 from freezelab.quiz import load_bank, load_quiz
@@ -51,9 +52,9 @@ def hidden_key(path: Path) -> dict[str, tuple[str, float]]:
     """Question id -> (keyed option, points), read from the hidden tests of the graded cells."""
     found = {}
     for cell in nbformat.read(path, as_version=4).cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if not meta.get("grade"):
+        if not is_grade(cell):
             continue
+        meta = cell.metadata["nbgrader"]
         hidden = re.search(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", cell.source, re.S)
         assert hidden, f"graded cell {meta['grade_id']} has no hidden test"
         match = re.search(r'\.get\("([a-z0-9-]+)"\)\n\s+assert recorded == "([A-F])"', hidden.group(1))

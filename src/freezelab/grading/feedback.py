@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 
 import nbformat
+from nbgrader.utils import is_grade, is_solution
 
 from freezelab.grading.course import (
     Course,
@@ -20,7 +21,6 @@ from freezelab.grading.integrity import (
     Problem,
     cell_source,
     hidden_test_lines,
-    nbgrader_metadata,
     strip_hidden_tests,
 )
 from freezelab.grading.preprocessors import load_layout
@@ -106,11 +106,7 @@ def _learner_text(autograded: Path) -> str:
         nb = nbformat.read(autograded, as_version=4)
     except Exception:  # no readable notebook: nothing of the learner's to exclude
         return ""
-    kept = []
-    for cell in nb.cells:
-        meta = nbgrader_metadata(cell)
-        if not (meta.get("grade") and not meta.get("solution")):
-            kept.append(cell_source(cell))
+    kept = [cell_source(cell) for cell in nb.cells if not (is_grade(cell) and not is_solution(cell))]
     return "\n".join(kept)
 
 

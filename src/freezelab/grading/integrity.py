@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 
 from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_markdown_cell
+from nbgrader.utils import is_grade, is_locked, is_solution, is_task
 
 BEGIN_HIDDEN = "BEGIN HIDDEN TESTS"
 END_HIDDEN = "END HIDDEN TESTS"
@@ -226,18 +227,18 @@ def layout_from_notebook(master: Mapping) -> AssignmentLayout:
     cells = []
     for cell in master["cells"]:
         meta = nbgrader_metadata(cell)
-        if not meta.get("grade_id") or not _is_tracked(meta):
+        if not meta.get("grade_id") or not _is_tracked(cell):
             continue
-        grade, solution, task = bool(meta.get("grade")), bool(meta.get("solution")), bool(meta.get("task"))
+        # Roles as nbgrader's SaveCells records them in the gradebook, so both layouts agree.
         cells.append(
             ExpectedCell(
                 grade_id=meta["grade_id"],
                 cell_type=cell["cell_type"],
-                grade=grade,
-                solution=solution,
-                locked=bool(meta.get("locked")) or (grade and not solution),
-                task=task,
-                points=float(meta["points"]) if (grade or task) else None,
+                grade=bool(is_grade(cell)),
+                solution=bool(is_solution(cell)),
+                locked=bool(is_locked(cell)),
+                task=bool(is_task(cell)),
+                points=float(meta["points"]) if (is_grade(cell) or is_task(cell)) else None,
                 source=cell_source(cell),
             )
         )
@@ -248,8 +249,9 @@ def layout_from_notebook(master: Mapping) -> AssignmentLayout:
 # ---------------------------------------------------------------------------------- inspection
 
 
-def _is_tracked(meta: Mapping) -> bool:
-    return any(bool(meta.get(flag)) for flag in ("grade", "solution", "locked", "task"))
+def _is_tracked(cell: NotebookNode) -> bool:
+    """A cell nbgrader keeps in the gradebook (its SaveCells' test): graded, answer, read-only or task."""
+    return bool(is_grade(cell) or is_solution(cell) or is_locked(cell) or is_task(cell))
 
 
 def _metadata_changes(meta: Mapping, expected: ExpectedCell) -> list[str]:
@@ -385,6 +387,7 @@ class _Repair:
             if grade_id in self.expected:
                 placed.setdefault(grade_id, []).append(index)
                 continue
+            tracked = isinstance(raw, dict) and _is_tracked(cell)
             del cell.metadata["nbgrader"]
             if not isinstance(raw, dict):
                 self.inspection.problems.append(
@@ -394,7 +397,7 @@ class _Repair:
                         f"Cell {index + 1} carried unreadable grading metadata; it was run as an ordinary cell.",
                     )
                 )
-            elif _is_tracked(raw):
+            elif tracked:
                 name = f"`{grade_id}`" if grade_id else "no id"
                 self.inspection.problems.append(
                     Problem(
