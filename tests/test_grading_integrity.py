@@ -14,6 +14,7 @@ from freezelab.grading.integrity import (
     ExpectedCell,
     _longest_increasing_run,
     inspect_and_repair,
+    is_test_cell,
     layout_from_notebook,
     nbgrader_metadata,
     normalise_source,
@@ -78,6 +79,15 @@ def test_layout_roles_are_the_ones_nbgrader_records():
     assert [cells[grade_id].locked for grade_id in flags] == [False, True, True, False]
     assert cells["test-marked-unlocked"].is_test and cells["answer-marked-locked"].is_answer
     assert cells["read-only"].is_read_only and cells["manual-answer"].points == 2.0
+
+
+def test_a_notebooks_test_cells_are_its_layouts_tests():
+    """Does is_test_cell pick, in a notebook, exactly the cells its layout calls tests?"""
+    for path in sorted(SOLUTIONS_DIR.glob("*/*.ipynb")):
+        master = nbformat.read(path, as_version=4)
+        found = [nbgrader_metadata(cell)["grade_id"] for cell in master.cells if is_test_cell(cell)]
+        assert found == [cell.grade_id for cell in layout_from_notebook(master).cells if cell.is_test], path.name
+    assert len([cell for cell in MASTER.cells if is_test_cell(cell)]) == 8
 
 
 def test_hidden_tests_are_stripped_exactly_as_the_release_has_them():

@@ -10,7 +10,6 @@ import re
 from pathlib import Path
 
 import nbformat
-from nbgrader.utils import is_grade, is_solution
 
 from freezelab.grading.course import (
     Course,
@@ -21,6 +20,7 @@ from freezelab.grading.integrity import (
     Problem,
     cell_source,
     hidden_test_lines,
+    is_test_cell,
     strip_hidden_tests,
 )
 from freezelab.grading.preprocessors import load_layout
@@ -106,7 +106,7 @@ def _learner_text(autograded: Path) -> str:
         nb = nbformat.read(autograded, as_version=4)
     except Exception:  # no readable notebook: nothing of the learner's to exclude
         return ""
-    kept = [cell_source(cell) for cell in nb.cells if not (is_grade(cell) and not is_solution(cell))]
+    kept = [cell_source(cell) for cell in nb.cells if not is_test_cell(cell)]
     return "\n".join(kept)
 
 

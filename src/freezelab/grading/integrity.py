@@ -208,6 +208,11 @@ def cell_source(cell: Mapping) -> str:
     return "".join(source) if isinstance(source, list) else str(source)
 
 
+def is_test_cell(cell: NotebookNode) -> bool:
+    """An autograded test cell of a notebook (what :attr:`ExpectedCell.is_test` is in a layout)."""
+    return cell.cell_type == "code" and bool(is_grade(cell)) and not is_solution(cell) and not is_task(cell)
+
+
 def nbgrader_metadata(cell: Mapping) -> dict:
     meta = cell.get("metadata", {}).get("nbgrader")
     return meta if isinstance(meta, dict) else {}
