@@ -14,6 +14,7 @@ from pathlib import Path
 from freezelab.grading.autograde import sync_assignments
 from freezelab.grading.course import (
     Course,
+    Submission,
     assignment_of_notebook,
     notebook_names,
 )
@@ -62,7 +63,7 @@ def collect(course: Course, source: Path, assignment: str | None = None, regexp:
         if not files:
             result.warnings.append(f"{student_dir.name}: the folder is empty; nothing collected")
             continue
-        destination = course.submitted_dir / student_dir.name / assignment
+        destination = course.submitted_path(Submission(assignment, student_dir.name))
         if destination.exists():
             shutil.rmtree(destination)
         for path in files:

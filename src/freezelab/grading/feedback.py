@@ -37,7 +37,7 @@ def feedback(course: Course, assignment: str | None = None) -> list[Path]:
     for submission in submissions:
         statuses = course.read_note(submission).get("notebooks", {})
         for name, status in statuses.items():
-            page = course.feedback_dir / submission.student / submission.assignment / f"{name}.html"
+            page = course.feedback_path(submission) / f"{name}.html"
             if not page.exists() or status != "graded":
                 page.parent.mkdir(parents=True, exist_ok=True)
                 page.write_text(_fallback_page(course, submission, name, status))
@@ -119,8 +119,8 @@ def find_hidden_test_leaks(course: Course, assignment: str | None = None) -> lis
     for name in sorted({s.assignment for s in course.submissions(assignment)}):
         lines = hidden_lines_of(course, name)
         for page in sorted(course.feedback_dir.glob(f"*/{name}/*.html")):
-            student = page.parent.parent.name
-            own = _learner_text(course.autograded_dir / student / name / f"{page.stem}.ipynb")
+            submission = Submission(name, student=page.parent.parent.name)
+            own = _learner_text(course.autograded_path(submission) / f"{page.stem}.ipynb")
             text = "".join(html_text(page.read_text(errors="replace")).split())
             if any(leaked(line, text) for line in lines if line not in own):
                 leaks.append(page)
