@@ -83,5 +83,6 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_autograde.py
 	$(PY) benchmarks/bench_quiz_feedback.py
 
+## ruff on every Python file of the course (pyproject.toml [tool.ruff] says which rules, and what is excluded).
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff check .

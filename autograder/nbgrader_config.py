@@ -18,7 +18,8 @@ STATE_DIR = Path(os.environ.get("FREEZELAB_GRADING_DIR", Path(__file__).resolve(
 
 c.CourseDirectory.course_id = "freezing-layers"
 c.CourseDirectory.root = str(REPO_ROOT)
-# The masters; FREEZELAB_SOURCE_DIR points elsewhere only for the tests' stock-nbgrader control.
+# The masters; FREEZELAB_SOURCE_DIR (set by Course.environment) points elsewhere only for a course
+# that a test builds of its own, or for the tests' stock-nbgrader control.
 SOURCE_DIR = Path(os.environ.get("FREEZELAB_SOURCE_DIR", REPO_ROOT / "solutions")).resolve()
 c.CourseDirectory.source_directory = str(SOURCE_DIR)
 c.CourseDirectory.release_directory = os.environ.get("FREEZELAB_RELEASE_DIR", "notebooks")

@@ -24,6 +24,7 @@ from pathlib import Path
 import nbformat
 import requests
 from dateutil import tz
+from nbgrader.utils import is_grade, is_solution
 
 from freezelab.hub.classroom import (
     CLASS_FILE,
@@ -71,10 +72,10 @@ def answered(master: Path, learner_copy: dict, grade_ids: set[str] | None) -> di
     (every answer cell when None), the solution markers taken out as a learner would never type them."""
     solutions = {}
     for cell in nbformat.read(master, as_version=4).cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if meta.get("solution") and not meta.get("grade"):
+        if is_solution(cell) and not is_grade(cell):
             lines = [line for line in cell.source.splitlines() if "### BEGIN SOLUTION" not in line]
-            solutions[meta["grade_id"]] = "\n".join(line for line in lines if "### END SOLUTION" not in line)
+            lines = [line for line in lines if "### END SOLUTION" not in line]
+            solutions[cell.metadata["nbgrader"]["grade_id"]] = "\n".join(lines)
     for cell in learner_copy["cells"]:
         grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
         if grade_id in solutions and (grade_ids is None or grade_id in grade_ids):

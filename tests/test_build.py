@@ -10,6 +10,7 @@ import nbformat
 import pytest
 
 from freezelab import build
+from freezelab.grading.course import Course, assignment_names
 from freezelab.paths import NOTEBOOKS_DIR, SOLUTIONS_DIR
 
 pytestmark = pytest.mark.slow
@@ -54,40 +55,43 @@ def test_generated_notebook_contains_no_solution_code(source):
     assert not leaked, f"solution lines in the learner copy: {leaked}"
 
 
-def _tiny_course(tmp_path: Path) -> Path:
-    """A one-assignment course folder with a solution cell, to exercise generate() quickly."""
+def _tiny_notebook() -> nbformat.NotebookNode:
+    """A notebook with one solution cell, as an instructor writes it."""
     notebook = nbformat.v4.new_notebook()
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     cell = nbformat.v4.new_code_cell("def answer():\n    ### BEGIN SOLUTION\n    return 42\n    ### END SOLUTION")
     cell.metadata["nbgrader"] = {"grade": False, "solution": True, "locked": False,
                                  "schema_version": 3, "grade_id": "answer", "task": False}
     notebook.cells = [nbformat.v4.new_markdown_cell("# tiny"), cell]
+    return notebook
+
+
+def _tiny_course(tmp_path: Path) -> Path:
+    """A one-assignment course folder with a solution cell, to exercise generate() quickly."""
     source = tmp_path / "solutions" / "tiny"
     source.mkdir(parents=True)
-    nbformat.write(notebook, source / "tiny.ipynb")
+    nbformat.write(_tiny_notebook(), source / "tiny.ipynb")
     return tmp_path / "solutions"
 
 
-def test_regeneration_never_overwrites_a_learners_edit(tmp_path, monkeypatch):
+def test_regeneration_never_overwrites_a_learners_edit(tmp_path):
     """Does `make notebooks` refuse to replace an edited learner copy, and keep a backup when forced?"""
     solutions = _tiny_course(tmp_path)
-    monkeypatch.setattr(build, "assignment_names", lambda: ["tiny"])
-    monkeypatch.setattr(build, "AUTOGRADER_DIR", _autograder_for(tmp_path, solutions))
     target = tmp_path / "notebooks"
-    assert build.generate(target=target) == ["tiny/tiny.ipynb"]
+    assert build.generate(target=target, solutions_dir=solutions) == ["tiny/tiny.ipynb"]
     learner_copy = target / "tiny" / "tiny.ipynb"
     assert "raise NotImplementedError()" in learner_copy.read_text()
-    assert build.generate(target=target) == []  # idempotent
+    assert build.generate(target=target, solutions_dir=solutions) == []  # idempotent
 
     edited = learner_copy.read_text().replace("raise NotImplementedError()", "return 41")
     learner_copy.write_text(edited)
     (solutions / "tiny" / "tiny.ipynb").write_text(
         (solutions / "tiny" / "tiny.ipynb").read_text().replace("# tiny", "# tiny, revised"))
     with pytest.raises(SystemExit, match="edited after they were generated"):
-        build.generate(target=target)
+        build.generate(target=target, solutions_dir=solutions)
     assert learner_copy.read_text() == edited  # untouched
 
-    build.generate(target=target, force=True)
+    build.generate(target=target, force=True, solutions_dir=solutions)
     backups = list((target / "tiny").glob("tiny.ipynb.*.bak"))
     assert len(backups) == 1 and backups[0].read_text() == edited
     assert "revised" in learner_copy.read_text()
@@ -95,13 +99,24 @@ def test_regeneration_never_overwrites_a_learners_edit(tmp_path, monkeypatch):
     assert list(manifest) == ["tiny/tiny.ipynb"]
 
 
-def _autograder_for(tmp_path: Path, solutions: Path) -> Path:
-    """An nbgrader config folder whose course root holds the tiny course's solutions/."""
-    config_dir = tmp_path / "autograder"
-    config_dir.mkdir()
-    real_config = (Path(build.__file__).resolve().parents[2] / "autograder" / "nbgrader_config.py")
-    original = "REPO_ROOT = Path(__file__).resolve().parent.parent"
-    assert original in real_config.read_text()
-    text = real_config.read_text().replace(original, f"REPO_ROOT = Path({str(solutions.parent)!r})")
-    (config_dir / "nbgrader_config.py").write_text(text)
-    return config_dir
+def test_generation_takes_the_assignments_the_grading_takes(tmp_path):
+    """Does generation skip the folders of solutions/ that the grading does not count as assignments?"""
+    solutions = _tiny_course(tmp_path)
+    for folder in ("_drafts", ".ipynb_checkpoints"):
+        (solutions / folder).mkdir()
+        nbformat.write(_tiny_notebook(), solutions / folder / f"{folder.strip('._')}.ipynb")
+    (solutions / "shared-data").mkdir()
+    (solutions / "shared-data" / "weights.json").write_text("{}")
+    assert assignment_names(solutions) == ["tiny"]
+    manifest = build.generate_release(tmp_path / "release", solutions_dir=solutions)
+    assert list(manifest) == ["tiny/tiny.ipynb"]
+
+
+def test_nbgrader_refuses_a_folder_without_notebooks(tmp_path):
+    """Is skipping a folder without a notebook nbgrader's own rule (it fails to generate one)?"""
+    solutions = _tiny_course(tmp_path)
+    (solutions / "shared-data").mkdir()
+    (solutions / "shared-data" / "weights.json").write_text("{}")
+    course = Course(tmp_path / "state", solutions)
+    result = course.nbgrader("generate_assignment", "shared-data", "--force", "--no-db", check=False)
+    assert result.returncode != 0 and "No notebooks were matched" in result.stdout, result.stdout

@@ -386,6 +386,7 @@ def test_make_class_starts_the_hub_and_ctrl_c_stops_everything(tmp_path_factory)
         except subprocess.TimeoutExpired:
             os.killpg(make.pid, signal.SIGKILL)
             make.wait(timeout=30)
+        make.stdout.close()
         leftovers = [pid for name in (teacher, learner) for pid in uid_processes(name)]
         for name in (teacher, learner):
             subprocess.run(["userdel", "--remove", name], capture_output=True)

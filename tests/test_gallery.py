@@ -4,11 +4,11 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-from torch import nn  # noqa: E402
+import matplotlib.pyplot as plt
+from torch import nn
 
-from freezelab.gallery import plot_parameter_split_grid  # noqa: E402
-from freezelab.models import build_model  # noqa: E402
+from freezelab.gallery import plot_parameter_split_grid
+from freezelab.models import build_model
 
 
 def test_grid_has_one_panel_per_model_and_one_shared_legend():

@@ -14,6 +14,7 @@ from freezelab.grading.integrity import (
     ExpectedCell,
     _longest_increasing_run,
     inspect_and_repair,
+    is_test_cell,
     layout_from_notebook,
     nbgrader_metadata,
     normalise_source,
@@ -55,6 +56,38 @@ def test_layout_follows_the_master_notebook():
     assert sum(cell.points for cell in LAYOUT.cells if cell.is_test) == 20
     assert LAYOUT.title("test-freeze-batchnorm") == "Task 6 · Freeze BatchNorm layers properly"
     assert LAYOUT.by_id()["setup"].is_read_only
+
+
+def test_layout_roles_are_the_ones_nbgrader_records():
+    """Does a layout read from a master give each cell the roles nbgrader's gradebook gives it?"""
+    master = nbformat.v4.new_notebook()
+    flags = {
+        "answer-marked-locked": {"solution": True, "locked": True},
+        "test-marked-unlocked": {"grade": True, "locked": False, "points": 1},
+        "read-only": {"locked": True},
+        "manual-answer": {"grade": True, "solution": True, "points": 2},
+    }
+    for grade_id, flag in flags.items():
+        cell = nbformat.v4.new_code_cell("pass")
+        cell.metadata["nbgrader"] = {"grade": False, "solution": False, "locked": False, "task": False,
+                                     "schema_version": 3, "grade_id": grade_id, **flag}
+        master.cells.append(cell)
+    master.cells.append(nbformat.v4.new_code_cell("pass", metadata={"nbgrader": {"grade_id": "untracked"}}))
+    cells = layout_from_notebook(master).by_id()
+    assert list(cells) == list(flags)  # a cell with no role at all is not tracked
+    # nbgrader.utils.is_locked: an answer is never locked, a graded cell that is no answer always is.
+    assert [cells[grade_id].locked for grade_id in flags] == [False, True, True, False]
+    assert cells["test-marked-unlocked"].is_test and cells["answer-marked-locked"].is_answer
+    assert cells["read-only"].is_read_only and cells["manual-answer"].points == 2.0
+
+
+def test_a_notebooks_test_cells_are_its_layouts_tests():
+    """Does is_test_cell pick, in a notebook, exactly the cells its layout calls tests?"""
+    for path in sorted(SOLUTIONS_DIR.glob("*/*.ipynb")):
+        master = nbformat.read(path, as_version=4)
+        found = [nbgrader_metadata(cell)["grade_id"] for cell in master.cells if is_test_cell(cell)]
+        assert found == [cell.grade_id for cell in layout_from_notebook(master).cells if cell.is_test], path.name
+    assert len([cell for cell in MASTER.cells if is_test_cell(cell)]) == 8
 
 
 def test_hidden_tests_are_stripped_exactly_as_the_release_has_them():

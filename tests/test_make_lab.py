@@ -99,6 +99,8 @@ def start_door(target: str, tmp_path: Path) -> Iterator[Door]:
             server.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
+            server.wait(timeout=30)
+        server.stdout.close()
 
 
 @pytest.fixture(scope="module")

@@ -4,11 +4,11 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-from matplotlib.colors import to_hex  # noqa: E402
+from matplotlib.colors import to_hex
 
-from freezelab.models import build_model  # noqa: E402
-from freezelab.params import BlockSummary, freeze  # noqa: E402
-from freezelab.plots import (  # noqa: E402
+from freezelab.models import build_model
+from freezelab.params import BlockSummary, freeze
+from freezelab.plots import (
     FROZEN_COLOUR,
     TRAINABLE_COLOUR,
     plot_bars,

@@ -404,7 +404,7 @@ def test_in_notebook_7_too_keys_inside_a_quiz_never_touch_the_notebook(lab):
             try:
                 page.wait_for_selector(f"{box} input[type=radio]", state="attached", timeout=20_000)
                 break
-            except Exception:  # noqa: BLE001 (Playwright's TimeoutError)
+            except Exception:  # Playwright's TimeoutError
                 continue
         page.wait_for_selector(f"{browser.QUIZ} input[data-lm-suppress-shortcuts]", state="attached",
                                timeout=30_000)

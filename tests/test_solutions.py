@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 
 import nbformat
+from nbgrader.utils import is_solution
 
 from freezelab.paths import NOTEBOOKS_DIR
 from freezelab.solutions import STUB, lesson_exercises, solutions_text
@@ -49,7 +50,7 @@ def test_graded_assignments_never_show_a_solution(tmp_path):
     shutil.copy(graded, copy)
     notebook = nbformat.read(copy, as_version=4)
     for cell in notebook.cells:
-        if cell.metadata.get("nbgrader", {}).get("solution"):
+        if is_solution(cell):
             cell.source = "pass  # tried"
     nbformat.write(notebook, copy)
     assert lesson_exercises(copy) is None

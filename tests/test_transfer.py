@@ -6,21 +6,21 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
-from torch.utils.data import TensorDataset  # noqa: E402
+import matplotlib.pyplot as plt
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import TensorDataset
 
-from freezelab.data import digit_tasks, make_loader  # noqa: E402
-from freezelab.models import DigitsNet, build_model  # noqa: E402
-from freezelab.params import (  # noqa: E402
+from freezelab.data import digit_tasks, make_loader
+from freezelab.models import DigitsNet, build_model
+from freezelab.params import (
     count_trainable_parameters,
     freeze,
     trainable_parameter_names,
 )
-from freezelab.training import History  # noqa: E402
-from freezelab.transfer import (  # noqa: E402
+from freezelab.training import History
+from freezelab.transfer import (
     as_rgb_images,
     cache_features,
     count_backward_nodes,

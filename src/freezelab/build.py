@@ -1,7 +1,8 @@
 """Generate the learner notebooks (``notebooks/``) from the masters (``solutions/``) with nbgrader.
 
 ``solutions/`` is the single source of truth. ``python -m freezelab.build generate`` runs the
-real ``nbgrader generate_assignment`` for every assignment folder into a scratch release folder,
+real ``nbgrader generate_assignment`` for every assignment (what counts as one is decided by
+:func:`freezelab.grading.course.assignment_names`, for the grading as well) into a scratch release folder,
 then copies the result into ``notebooks/``. ``check`` does the same generation and reports every
 file that differs, so a stale or hand-edited learner copy fails the tests.
 
@@ -15,16 +16,14 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from freezelab.paths import AUTOGRADER_DIR, NOTEBOOKS_DIR, SOLUTIONS_DIR
+from freezelab.grading.course import Course, assignment_names
+from freezelab.paths import NOTEBOOKS_DIR, SOLUTIONS_DIR
 
 MANIFEST_NAME = ".generated.json"
 
@@ -37,44 +36,23 @@ class Difference:
     reason: str
 
 
-def assignment_names(solutions_dir: Path = SOLUTIONS_DIR) -> list[str]:
-    """The assignment folders in ``solutions/`` (one nbgrader assignment each), sorted."""
-    return sorted(
-        p.name for p in solutions_dir.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))
-    )
-
-
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _nbgrader_executable() -> str:
-    candidate = Path(sys.executable).with_name("nbgrader")
-    return str(candidate) if candidate.exists() else "nbgrader"
+def generate_release(destination: Path, solutions_dir: Path = SOLUTIONS_DIR) -> dict[str, str]:
+    """Run ``nbgrader generate_assignment`` for every assignment of ``solutions_dir`` into ``destination``.
 
-
-def generate_release(destination: Path, assignments: list[str] | None = None) -> dict[str, str]:
-    """Run ``nbgrader generate_assignment`` for each assignment into ``destination``.
-
+    nbgrader runs the way the grading runs it (:meth:`Course.nbgrader`), on a scratch state folder:
+    generation touches no gradebook (``--no-db``), and even nbgrader's log stays out of the class.
     Returns the manifest: relative path (``assignment/file``) to SHA-256 of the generated file.
     """
-    assignments = assignments or assignment_names()
-    env = dict(os.environ, FREEZELAB_RELEASE_DIR=str(destination))
     with tempfile.TemporaryDirectory(prefix="freezelab-build-state-") as state:
-        # Generation touches no gradebook (--no-db), but keep even nbgrader's log out of the class.
-        env["FREEZELAB_GRADING_DIR"] = state
-        for name in assignments:
-            result = subprocess.run(
-                [_nbgrader_executable(), "generate_assignment", name, "--force", "--no-db"],
-                cwd=AUTOGRADER_DIR,
-                env=env,
-                capture_output=True,
-                text=True,
-            )
-            if result.returncode != 0:
-                raise RuntimeError(
-                    f"nbgrader generate_assignment {name} failed:\n{result.stdout}{result.stderr}"
-                )
+        course = Course(Path(state), solutions_dir)
+        for name in assignment_names(solutions_dir):
+            course.nbgrader("generate_assignment", name, "--force", "--no-db")
+        if course.release_dir.is_dir():
+            shutil.copytree(course.release_dir, destination, dirs_exist_ok=True)
     manifest = {}
     for path in sorted(destination.rglob("*")):
         if path.is_file():
@@ -123,12 +101,12 @@ def refresh_generated_sources() -> None:
             path.write_text(text, encoding="utf-8")
 
 
-def generate(target: Path = NOTEBOOKS_DIR, force: bool = False) -> list[str]:
-    """Regenerate ``target`` from ``solutions/``; returns the files written."""
+def generate(target: Path = NOTEBOOKS_DIR, force: bool = False, solutions_dir: Path = SOLUTIONS_DIR) -> list[str]:
+    """Regenerate ``target`` from ``solutions_dir``; returns the files written."""
     manifest_path = target / MANIFEST_NAME
     recorded = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
     with tempfile.TemporaryDirectory(prefix="freezelab-release-") as scratch:
-        fresh = generate_release(Path(scratch))
+        fresh = generate_release(Path(scratch), solutions_dir)
         changed = [rel for rel, digest in fresh.items()
                    if not (target / rel).exists() or _sha256(target / rel) != digest]
         edited = [rel for rel in changed if _edited_since_generation(target, rel, recorded)]

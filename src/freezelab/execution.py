@@ -10,6 +10,7 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
+from nbgrader.utils import is_grade, is_solution
 
 from freezelab.paths import NOTEBOOKS_DIR, SOLUTIONS_DIR
 
@@ -28,8 +29,7 @@ def notebook_id(path: Path) -> str:
 
 def nbgrader_role(cell) -> str | None:
     """'solution', 'test', 'solution+test' or None, from the cell's nbgrader metadata."""
-    meta = cell.get("metadata", {}).get("nbgrader", {})
-    roles = [name for flag, name in (("solution", "solution"), ("grade", "test")) if meta.get(flag)]
+    roles = [name for role, name in ((is_solution, "solution"), (is_grade, "test")) if role(cell)]
     return "+".join(roles) or None
 
 

@@ -44,7 +44,7 @@ def load_pretrained(name: str, timeout: float = 5.0) -> PretrainedResult:
         model = torchvision.models.get_model(name, weights="DEFAULT", progress=False)
         message = f"{name}: pretrained weights loaded (weights='DEFAULT')."
         return PretrainedResult(model, True, message)
-    except Exception as error:  # noqa: BLE001 - any failure to fetch means: fall back
+    except Exception as error:  # any failure to fetch means: fall back
         model = torchvision.models.get_model(name, weights=None)
         elapsed = time.perf_counter() - started
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__

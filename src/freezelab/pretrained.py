@@ -100,7 +100,7 @@ class Weights:
         return Preprocess(meta["mean"], meta["std"])
 
 
-class GlyphNet_Weights(enum.Enum):  # noqa: N801 - named like torchvision's ResNet18_Weights
+class GlyphNet_Weights(enum.Enum):  # named like torchvision's ResNet18_Weights
     CHARS62_V1 = Weights(CHECKPOINT)
     DEFAULT = CHARS62_V1
 

@@ -37,11 +37,13 @@ class Exercise:
 
 
 def _solution_cells(notebook: nbformat.NotebookNode) -> dict[str, str]:
+    # Imported here: a lesson's kernel imports this module, and need not load nbgrader before it asks.
+    from nbgrader.utils import is_solution
+
     cells = {}
     for cell in notebook.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if cell.cell_type == "code" and meta.get("solution") and meta.get("grade_id"):
-            cells[meta["grade_id"]] = cell.source
+        if cell.cell_type == "code" and is_solution(cell) and cell.metadata["nbgrader"].get("grade_id"):
+            cells[cell.metadata["nbgrader"]["grade_id"]] = cell.source
     return cells
 
 

@@ -30,12 +30,19 @@ from freezelab.paths import AUTOGRADER_DIR, SOLUTIONS_DIR
 
 
 def nbgrader_executable() -> str:
+    """The ``nbgrader`` of this Python's environment, else the first on ``PATH``."""
     candidate = Path(sys.executable).with_name("nbgrader")
     return str(candidate) if candidate.exists() else "nbgrader"
 
 
 def assignment_names(solutions_dir: Path = SOLUTIONS_DIR) -> list[str]:
-    """Every assignment of the course: the folders of ``solutions/``, sorted."""
+    """Every assignment of the course, sorted: the folders of ``solutions/`` that hold a notebook.
+
+    The one list, for generating the learner copies (``freezelab.build``) and for grading alike.
+    Hidden and private folders (``.ipynb_checkpoints``, ``__pycache__``, ``_drafts``) are not
+    assignments, and neither is a folder without a notebook of its own (a data folder, or what is left
+    of a renamed assignment): ``nbgrader generate_assignment`` refuses one ("No notebooks were matched").
+    """
     return sorted(
         p.name
         for p in solutions_dir.iterdir()
@@ -165,8 +172,9 @@ class Course:
         """
         self.state_dir.mkdir(parents=True, exist_ok=True)
         command = [nbgrader_executable(), *arguments]
-        # A session of its own, so that stopping it stops the kernel it started as well.
-        process = subprocess.Popen(
+        # A session of its own, so that stopping it stops the kernel it started as well; `with` closes
+        # the pipe and reaps the process however this ends.
+        with subprocess.Popen(
             command,
             cwd=AUTOGRADER_DIR,
             env=self.environment(stock=stock),
@@ -175,31 +183,31 @@ class Course:
             text=True,
             errors="replace",
             start_new_session=True,
-        )
-        timed_out = threading.Event()
+        ) as process:
+            timed_out = threading.Event()
 
-        def stop() -> None:
-            timed_out.set()
-            with suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
+            def stop() -> None:
+                timed_out.set()
+                with suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
 
-        timer = threading.Timer(timeout, stop) if timeout else None
-        if timer:
-            timer.start()
-        lines = []
-        try:
-            assert process.stdout is not None
-            for line in process.stdout:
-                lines.append(line)
-                if on_line:
-                    on_line(line)
-            process.wait()
-        except BaseException:
-            stop()
-            raise
-        finally:
+            timer = threading.Timer(timeout, stop) if timeout else None
             if timer:
-                timer.cancel()
+                timer.start()
+            lines = []
+            try:
+                assert process.stdout is not None
+                for line in process.stdout:
+                    lines.append(line)
+                    if on_line:
+                        on_line(line)
+                process.wait()
+            except BaseException:
+                stop()
+                raise
+            finally:
+                if timer:
+                    timer.cancel()
         if timed_out.is_set():
             raise NbgraderTimedOut(arguments, timeout or 0.0)
         result = subprocess.CompletedProcess(command, process.returncode, "".join(lines), "")

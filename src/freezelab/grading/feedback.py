@@ -20,7 +20,7 @@ from freezelab.grading.integrity import (
     Problem,
     cell_source,
     hidden_test_lines,
-    nbgrader_metadata,
+    is_test_cell,
     strip_hidden_tests,
 )
 from freezelab.grading.preprocessors import load_layout, neutral_paths
@@ -106,11 +106,7 @@ def _learner_text(autograded: Path) -> str:
         nb = nbformat.read(autograded, as_version=4)
     except Exception:  # no readable notebook: nothing of the learner's to exclude
         return ""
-    kept = []
-    for cell in nb.cells:
-        meta = nbgrader_metadata(cell)
-        if not (meta.get("grade") and not meta.get("solution")):
-            kept.append(cell_source(cell))
+    kept = [cell_source(cell) for cell in nb.cells if not is_test_cell(cell)]
     return "\n".join(kept)
 
 
@@ -123,8 +119,8 @@ def find_hidden_test_leaks(course: Course, assignment: str | None = None) -> lis
     for name in sorted({s.assignment for s in course.submissions(assignment)}):
         lines = hidden_lines_of(course, name)
         for page in sorted(course.feedback_dir.glob(f"*/{name}/*.html")):
-            student = page.parent.parent.name
-            own = _learner_text(course.autograded_path(Submission(name, student)) / f"{page.stem}.ipynb")
+            submission = Submission(name, student=page.parent.parent.name)
+            own = _learner_text(course.autograded_path(submission) / f"{page.stem}.ipynb")
             text = "".join(html_text(page.read_text(errors="replace")).split())
             if any(leaked(line, text) for line in lines if line not in own):
                 leaks.append(page)

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 
 from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_markdown_cell
+from nbgrader.utils import is_grade, is_locked, is_solution, is_task
 
 BEGIN_HIDDEN = "BEGIN HIDDEN TESTS"
 END_HIDDEN = "END HIDDEN TESTS"
@@ -207,6 +208,11 @@ def cell_source(cell: Mapping) -> str:
     return "".join(source) if isinstance(source, list) else str(source)
 
 
+def is_test_cell(cell: NotebookNode) -> bool:
+    """An autograded test cell of a notebook (what :attr:`ExpectedCell.is_test` is in a layout)."""
+    return cell.cell_type == "code" and bool(is_grade(cell)) and not is_solution(cell) and not is_task(cell)
+
+
 def nbgrader_metadata(cell: Mapping) -> dict:
     meta = cell.get("metadata", {}).get("nbgrader")
     return meta if isinstance(meta, dict) else {}
@@ -226,18 +232,18 @@ def layout_from_notebook(master: Mapping) -> AssignmentLayout:
     cells = []
     for cell in master["cells"]:
         meta = nbgrader_metadata(cell)
-        if not meta.get("grade_id") or not _is_tracked(meta):
+        if not meta.get("grade_id") or not _is_tracked(cell):
             continue
-        grade, solution, task = bool(meta.get("grade")), bool(meta.get("solution")), bool(meta.get("task"))
+        # Roles as nbgrader's SaveCells records them in the gradebook, so both layouts agree.
         cells.append(
             ExpectedCell(
                 grade_id=meta["grade_id"],
                 cell_type=cell["cell_type"],
-                grade=grade,
-                solution=solution,
-                locked=bool(meta.get("locked")) or (grade and not solution),
-                task=task,
-                points=float(meta["points"]) if (grade or task) else None,
+                grade=bool(is_grade(cell)),
+                solution=bool(is_solution(cell)),
+                locked=bool(is_locked(cell)),
+                task=bool(is_task(cell)),
+                points=float(meta["points"]) if (is_grade(cell) or is_task(cell)) else None,
                 source=cell_source(cell),
             )
         )
@@ -248,8 +254,9 @@ def layout_from_notebook(master: Mapping) -> AssignmentLayout:
 # ---------------------------------------------------------------------------------- inspection
 
 
-def _is_tracked(meta: Mapping) -> bool:
-    return any(bool(meta.get(flag)) for flag in ("grade", "solution", "locked", "task"))
+def _is_tracked(cell: NotebookNode) -> bool:
+    """A cell nbgrader keeps in the gradebook (its SaveCells' test): graded, answer, read-only or task."""
+    return bool(is_grade(cell) or is_solution(cell) or is_locked(cell) or is_task(cell))
 
 
 def _metadata_changes(meta: Mapping, expected: ExpectedCell) -> list[str]:
@@ -318,184 +325,231 @@ def inspect_and_repair(nb: NotebookNode, layout: AssignmentLayout) -> Inspection
     ``DeduplicateIds`` would), and missing cells are put back where they belong. Cells a learner
     moved out of place stay where they are, except read-only cells, which go back to their place.
     """
-    inspection = Inspection()
-    expected = layout.by_id()
-    order = layout.position()
-    # Only the grader writes grading records: whatever a submission brings along is dropped.
-    nb.metadata.pop(METADATA_KEY, None)
-    for cell in nb.cells:
-        cell.get("metadata", {}).pop(METADATA_KEY, None)
+    repair = _Repair(nb, layout)
+    repair.drop_grading_records()
+    placed = repair.sort_out_grade_ids()
+    repair.keep_last_copies(placed)
+    repair.check_cells(placed)
+    moved_back = repair.take_out_moved_read_only_cells(placed)
+    repair.put_back_missing_cells(placed, moved_back)
+    nb.metadata[METADATA_KEY] = {"problems": [problem.as_dict() for problem in repair.inspection.problems]}
+    return repair.inspection
 
-    def report(kind: str, grade_id: str | None, message: str, zeroes: bool = True) -> None:
-        zeroed = layout.tests_checking(grade_id) if (zeroes and grade_id in expected) else ()
+
+def _role(cell: ExpectedCell) -> str:
+    """What a learner calls the cell: test, answer, task or read-only cell."""
+    if cell.is_test:
+        return "test cell"
+    if cell.solution:
+        return "answer cell"
+    if cell.task:
+        return "task cell"
+    return "read-only cell"
+
+
+class _Repair:
+    """One run of :func:`inspect_and_repair`, phase by phase: ids first, then each cell, its place, the missing.
+
+    ``placed`` (grade id → the indices of the cells carrying it) is what each phase hands the next.
+    """
+
+    def __init__(self, nb: NotebookNode, layout: AssignmentLayout) -> None:
+        self.nb = nb
+        self.layout = layout
+        self.expected = layout.by_id()
+        self.order = layout.position()
+        self.inspection = Inspection()
+
+    def report(self, kind: str, grade_id: str | None, message: str, zeroes: bool = True) -> None:
+        zeroed = self.layout.tests_checking(grade_id) if (zeroes and grade_id in self.expected) else ()
         if zeroed:
             suffix = " This task scores 0." if len(zeroed) == 1 else " These tests score 0."
             message += suffix
-        inspection.problems.append(Problem(kind, grade_id, message, tuple(zeroed)))
+        self.inspection.problems.append(Problem(kind, grade_id, message, tuple(zeroed)))
 
-    def describe(grade_id: str) -> str:
-        cell = expected[grade_id]
-        role = (
-            "test cell"
-            if cell.is_test
-            else "answer cell"
-            if cell.solution
-            else "task cell"
-            if cell.task
-            else "read-only cell"
-        )
-        title = layout.title(grade_id)
+    def describe(self, grade_id: str) -> str:
+        title = self.layout.title(grade_id)
         where = f"{title}: " if title != grade_id else ""
-        return f"{where}the {role} `{grade_id}`"
+        return f"{where}the {_role(self.expected[grade_id])} `{grade_id}`"
 
-    # 1. Damaged, unknown and duplicated grade ids.
-    seen: dict[str, list[int]] = {}
-    for index, cell in enumerate(nb.cells):
-        raw = cell.get("metadata", {}).get("nbgrader")
-        if raw is None:
-            continue
-        if not isinstance(raw, dict):
-            del cell.metadata["nbgrader"]
-            inspection.problems.append(
-                Problem(
-                    "damaged-metadata",
-                    None,
-                    f"Cell {index + 1} carried unreadable grading metadata; it was run as an ordinary cell.",
-                )
-            )
-            continue
-        grade_id = raw.get("grade_id")
-        if grade_id in expected:
-            seen.setdefault(grade_id, []).append(index)
-        elif _is_tracked(raw):
-            del cell.metadata["nbgrader"]
-            name = f"`{grade_id}`" if grade_id else "no id"
-            inspection.problems.append(
-                Problem(
-                    "unknown-cell",
-                    None,
-                    f"Cell {index + 1} is marked as a graded cell with {name}, which this assignment does not "
-                    "have; it was run as an ordinary cell.",
-                )
-            )
-        else:
-            del cell.metadata["nbgrader"]
+    # -- 0. Only the grader writes grading records: whatever a submission brings along is dropped.
 
-    for grade_id, indices in seen.items():
-        if len(indices) > 1:
+    def drop_grading_records(self) -> None:
+        self.nb.metadata.pop(METADATA_KEY, None)
+        for cell in self.nb.cells:
+            cell.get("metadata", {}).pop(METADATA_KEY, None)
+
+    # -- 1. Damaged, unknown and duplicated grade ids.
+
+    def sort_out_grade_ids(self) -> dict[str, list[int]]:
+        """Strip grading metadata that is damaged or names no cell of the assignment; where the rest is."""
+        placed: dict[str, list[int]] = {}
+        for index, cell in enumerate(self.nb.cells):
+            raw = cell.get("metadata", {}).get("nbgrader")
+            if raw is None:
+                continue
+            grade_id = raw.get("grade_id") if isinstance(raw, dict) else None
+            if grade_id in self.expected:
+                placed.setdefault(grade_id, []).append(index)
+                continue
+            tracked = isinstance(raw, dict) and _is_tracked(cell)
+            del cell.metadata["nbgrader"]
+            if not isinstance(raw, dict):
+                self.inspection.problems.append(
+                    Problem(
+                        "damaged-metadata",
+                        None,
+                        f"Cell {index + 1} carried unreadable grading metadata; it was run as an ordinary cell.",
+                    )
+                )
+            elif tracked:
+                name = f"`{grade_id}`" if grade_id else "no id"
+                self.inspection.problems.append(
+                    Problem(
+                        "unknown-cell",
+                        None,
+                        f"Cell {index + 1} is marked as a graded cell with {name}, which this assignment does not "
+                        "have; it was run as an ordinary cell.",
+                    )
+                )
+        return placed
+
+    def keep_last_copies(self, placed: dict[str, list[int]]) -> None:
+        """Of a grade id carried by several cells, only the last copy keeps it (and is graded)."""
+        for grade_id, indices in placed.items():
+            if len(indices) < 2:
+                continue
             for index in indices[:-1]:
-                del nb.cells[index].metadata["nbgrader"]
-            report(
+                del self.nb.cells[index].metadata["nbgrader"]
+            self.report(
                 "duplicated",
                 grade_id,
-                f"{describe(grade_id)} appears {len(indices)} times (copied or split?); only the last copy was graded.",
+                f"{self.describe(grade_id)} appears {len(indices)} times (copied or split?); "
+                "only the last copy was graded.",
             )
-            seen[grade_id] = indices[-1:]
+            placed[grade_id] = indices[-1:]
 
-    # 2. Retyped cells, changed metadata, edited locked cells.
-    for grade_id, (index,) in seen.items():
-        cell, want = nb.cells[index], expected[grade_id]
-        if cell.cell_type != want.cell_type:
-            report(
-                "retyped",
-                grade_id,
-                f"{describe(grade_id)} was changed from a {want.cell_type} cell to a {cell.cell_type} cell"
-                + ("; it was changed back." if want.is_read_only else "."),
-                zeroes=not want.is_read_only,
-            )
+    # -- 2. Retyped cells, changed metadata, edited locked cells.
+
+    def check_cells(self, placed: dict[str, list[int]]) -> None:
+        """Compare each graded cell with the assignment's, then reset its metadata to the assignment's."""
+        for grade_id, (index,) in placed.items():
+            cell, want = self.nb.cells[index], self.expected[grade_id]
+            self.check_type(cell, want)
+            self.check_settings(cell, want)
+            self.check_locked_source(cell, want)
+            cell.metadata["nbgrader"] = want.nbgrader_metadata()
+
+    def check_type(self, cell: NotebookNode, want: ExpectedCell) -> None:
+        if cell.cell_type == want.cell_type:
+            return
+        self.report(
+            "retyped",
+            want.grade_id,
+            f"{self.describe(want.grade_id)} was changed from a {want.cell_type} cell to a {cell.cell_type} cell"
+            + ("; it was changed back." if want.is_read_only else "."),
+            zeroes=not want.is_read_only,
+        )
+
+    def check_settings(self, cell: NotebookNode, want: ExpectedCell) -> None:
         changes = _metadata_changes(cell.metadata["nbgrader"], want)
-        if changes:
-            if want.is_read_only:
-                report(
-                    "restored",
-                    grade_id,
-                    f"{describe(grade_id)} had its grading settings changed "
-                    f"({', '.join(changes)}); they were put back.",
-                    zeroes=False,
-                )
-            else:
-                report(
-                    "edited-metadata",
-                    grade_id,
-                    f"{describe(grade_id)} had its grading settings changed ({', '.join(changes)}).",
-                )
-        if (
-            want.locked
-            and cell.cell_type == want.cell_type
-            and (normalise_source(cell_source(cell)) != normalise_source(want.released_source))
-        ):
-            if want.is_read_only:
-                report(
-                    "restored",
-                    grade_id,
-                    f"{describe(grade_id)} was edited; the original was put back and run instead.",
-                    zeroes=False,
-                )
-            elif want.is_test:
-                report("edited-test", grade_id, f"{describe(grade_id)} was edited.")
-        cell.metadata["nbgrader"] = want.nbgrader_metadata()
-
-    # 3. Moved cells: those outside one longest run that keeps the assignment's order.
-    present = sorted(seen, key=lambda grade_id: seen[grade_id][0])
-    in_order = (
-        _longest_increasing_run([order[grade_id] for grade_id in present])
-        if layout.ordered
-        else set(range(len(present)))
-    )
-    moved_back = set()
-    for rank, grade_id in enumerate(present):
-        if rank in in_order:
-            continue
-        if expected[grade_id].is_read_only:
-            report(
+        if not changes:
+            return
+        if want.is_read_only:
+            self.report(
                 "restored",
-                grade_id,
-                f"{describe(grade_id)} was moved; it was put back in its place.",
+                want.grade_id,
+                f"{self.describe(want.grade_id)} had its grading settings changed "
+                f"({', '.join(changes)}); they were put back.",
                 zeroes=False,
             )
-            moved_back.add(grade_id)
         else:
-            report(
-                "moved",
-                grade_id,
-                f"{describe(grade_id)} was moved away from its place in the notebook.",
+            self.report(
+                "edited-metadata",
+                want.grade_id,
+                f"{self.describe(want.grade_id)} had its grading settings changed ({', '.join(changes)}).",
             )
-    nb.cells = [cell for cell in nb.cells if nbgrader_metadata(cell).get("grade_id") not in moved_back]
 
-    # 4. Missing cells go back after the nearest earlier graded cell of the notebook.
-    def current_index(grade_id: str) -> int | None:
-        for index, cell in enumerate(nb.cells):
-            if nbgrader_metadata(cell).get("grade_id") == grade_id:
-                return index
-        return None
+    def check_locked_source(self, cell: NotebookNode, want: ExpectedCell) -> None:
+        if not want.locked or cell.cell_type != want.cell_type:
+            return
+        if normalise_source(cell_source(cell)) == normalise_source(want.released_source):
+            return
+        if want.is_read_only:
+            self.report(
+                "restored",
+                want.grade_id,
+                f"{self.describe(want.grade_id)} was edited; the original was put back and run instead.",
+                zeroes=False,
+            )
+        elif want.is_test:
+            self.report("edited-test", want.grade_id, f"{self.describe(want.grade_id)} was edited.")
 
-    for want in layout.cells:
-        if want.grade_id in seen and want.grade_id not in moved_back:
-            continue
-        if want.grade_id not in moved_back:
-            if want.is_read_only:
-                report(
+    # -- 3. Moved cells: those outside one longest run that keeps the assignment's order.
+
+    def take_out_moved_read_only_cells(self, placed: dict[str, list[int]]) -> set[str]:
+        """Report every moved cell; take the read-only ones out (phase 4 puts them back); their ids."""
+        present = sorted(placed, key=lambda grade_id: placed[grade_id][0])
+        in_order = (
+            _longest_increasing_run([self.order[grade_id] for grade_id in present])
+            if self.layout.ordered
+            else set(range(len(present)))
+        )
+        moved_back = set()
+        for rank, grade_id in enumerate(present):
+            if rank in in_order:
+                continue
+            if self.expected[grade_id].is_read_only:
+                self.report(
                     "restored",
-                    want.grade_id,
-                    f"{describe(want.grade_id)} was missing; it was put back and run.",
+                    grade_id,
+                    f"{self.describe(grade_id)} was moved; it was put back in its place.",
                     zeroes=False,
                 )
+                moved_back.add(grade_id)
             else:
-                report(
-                    "deleted",
-                    want.grade_id,
-                    f"{describe(want.grade_id)} is missing from the notebook (deleted?).",
+                self.report(
+                    "moved",
+                    grade_id,
+                    f"{self.describe(grade_id)} was moved away from its place in the notebook.",
                 )
-        insert_at = 0
-        for earlier in reversed(layout.cells[: order[want.grade_id]]):
-            found = current_index(earlier.grade_id)
-            if found is not None:
-                insert_at = found + 1
-                break
-        nb.cells.insert(insert_at, restored_cell(want))
+        self.nb.cells = [cell for cell in self.nb.cells if nbgrader_metadata(cell).get("grade_id") not in moved_back]
+        return moved_back
 
-    nb.metadata[METADATA_KEY] = {"problems": [problem.as_dict() for problem in inspection.problems]}
-    return inspection
+    # -- 4. Missing cells go back after the nearest earlier graded cell of the notebook.
+
+    def put_back_missing_cells(self, placed: dict[str, list[int]], moved_back: set[str]) -> None:
+        for want in self.layout.cells:
+            if want.grade_id in placed and want.grade_id not in moved_back:
+                continue
+            if want.grade_id not in moved_back:
+                self.report_missing(want)
+            self.nb.cells.insert(self.insert_position(want), restored_cell(want))
+
+    def report_missing(self, want: ExpectedCell) -> None:
+        if want.is_read_only:
+            self.report(
+                "restored",
+                want.grade_id,
+                f"{self.describe(want.grade_id)} was missing; it was put back and run.",
+                zeroes=False,
+            )
+        else:
+            self.report(
+                "deleted",
+                want.grade_id,
+                f"{self.describe(want.grade_id)} is missing from the notebook (deleted?).",
+            )
+
+    def insert_position(self, want: ExpectedCell) -> int:
+        """Just after the nearest graded cell the assignment has before ``want``, else the top."""
+        current: dict[str, int] = {}
+        for index, cell in enumerate(self.nb.cells):
+            current.setdefault(nbgrader_metadata(cell).get("grade_id"), index)
+        for earlier in reversed(self.layout.cells[: self.order[want.grade_id]]):
+            if earlier.grade_id in current:
+                return current[earlier.grade_id] + 1
+        return 0
 
 
 def restored_cell(want: ExpectedCell) -> NotebookNode:
@@ -558,6 +612,3 @@ def record_problem(nb: NotebookNode, problem: Problem) -> None:
     record = nb.metadata.setdefault(METADATA_KEY, {})
     record.setdefault("problems", []).append(problem.as_dict())
 
-
-def deep_copy(nb: NotebookNode) -> NotebookNode:
-    return copy.deepcopy(nb)

@@ -212,36 +212,53 @@ def _python(source: str) -> str:
         return source
 
 
+def _parse(source: str) -> ast.Module | None:
+    """The cell's syntax tree, or None for a cell that is not valid Python (it has nothing to find)."""
+    try:
+        return ast.parse(_python(source))
+    except SyntaxError:
+        return None
+
+
 def aliases_in(sources: list[str]) -> set[str]:
     """Every name the notebook binds to a protected module (``import torch.nn as nn`` gives ``nn``)."""
     names = set(DEFAULT_ALIASES)
     for source in sources:
-        try:
-            tree = ast.parse(_python(source))
-        except SyntaxError:
-            continue
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                for alias in node.names:
-                    if alias.name.split(".")[0] in PROTECTED_MODULES:
-                        names.add(alias.asname or alias.name.split(".")[0])
-            elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in PROTECTED_MODULES:
-                names.update(alias.asname or alias.name for alias in node.names)
-        for node in ast.walk(tree):  # `Module = nn.Module` and `ip = get_ipython()` make more of them
-            if not isinstance(node, ast.Assign):
-                continue
-            value = node.value
-            shell = isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id == "get_ipython"
-            if shell or (_root(value) in names and not isinstance(value, ast.Call)):
-                names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+        tree = _parse(source)
+        if tree is not None:
+            names |= _imported_aliases(tree)
+            _add_assigned_aliases(tree, names)
     return names
+
+
+def _imported_aliases(tree: ast.AST) -> set[str]:
+    """The names a cell's imports bind to a protected module or to something from one."""
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            tops = [(alias, alias.name.split(".")[0]) for alias in node.names]
+            names.update(alias.asname or top for alias, top in tops if top in PROTECTED_MODULES)
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in PROTECTED_MODULES:
+            names.update(alias.asname or alias.name for alias in node.names)
+    return names
+
+
+def _add_assigned_aliases(tree: ast.AST, names: set[str]) -> None:
+    """`Module = nn.Module` and `ip = get_ipython()` make more of them, each building on those before."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and _is_alias_value(node.value, names):
+            names.update(target.id for target in node.targets if isinstance(target, ast.Name))
+
+
+def _is_alias_value(value: ast.AST, names: set[str]) -> bool:
+    shell = isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id == "get_ipython"
+    return shell or (_root(value) in names and not isinstance(value, ast.Call))
 
 
 def scan(source: str, aliases: set[str] | None = None) -> list[Finding]:
     """What one cell does that it must not; a cell that is not valid Python has nothing to find."""
-    try:
-        tree = ast.parse(_python(source))
-    except SyntaxError:
+    tree = _parse(source)
+    if tree is None:
         return []
     scanner = _Scanner(aliases or set(DEFAULT_ALIASES))
     scanner.visit(tree)

@@ -321,32 +321,55 @@ def users_python(settings: ClassSettings) -> Path:
         return VENV_BIN
     version = f"python{sys.version_info.major}.{sys.version_info.minor}"
     base, target = settings.users_base_dir, settings.users_env_dir
-    if not (base / "bin" / version).exists():
-        original = Path(sys.base_prefix)
-        skip = {"site-packages", "test", "idlelib", "tkinter", "turtledemo", "__pycache__"}
-        shutil.copytree(
-            original / "lib" / version,
-            base / "lib" / version,
-            symlinks=True,
-            ignore=lambda folder, names: [n for n in names if n in skip or n.startswith("config-")],
-        )
-        (base / "lib" / version / "site-packages").mkdir(exist_ok=True)
-        for library in original.joinpath("lib").glob("libpython*"):
-            shutil.copy2(library, base / "lib" / library.name, follow_symlinks=False)
-        (base / "bin").mkdir(parents=True, exist_ok=True)
-        shutil.copy2(original / "bin" / version, base / "bin" / version)
+    _copy_interpreter(base, version)
+    _make_environment(base, target, version)
+    _link_jupyter_folders(target)
+    _copy_commands(target)
+    for top in (base, target):
+        _open_to_everyone(top)
+    return target / "bin"
+
+
+def _copy_interpreter(base: Path, version: str) -> None:
+    """The course's interpreter and its standard library (without its packages or tests), once."""
+    if (base / "bin" / version).exists():
+        return
+    original = Path(sys.base_prefix)
+    skip = {"site-packages", "test", "idlelib", "tkinter", "turtledemo", "__pycache__"}
+    shutil.copytree(
+        original / "lib" / version,
+        base / "lib" / version,
+        symlinks=True,
+        ignore=lambda folder, names: [n for n in names if n in skip or n.startswith("config-")],
+    )
+    (base / "lib" / version / "site-packages").mkdir(exist_ok=True)
+    for library in original.joinpath("lib").glob("libpython*"):
+        shutil.copy2(library, base / "lib" / library.name, follow_symlinks=False)
+    (base / "bin").mkdir(parents=True, exist_ok=True)
+    shutil.copy2(original / "bin" / version, base / "bin" / version)
+
+
+def _make_environment(base: Path, target: Path, version: str) -> None:
+    """A virtual environment of the copied interpreter that reads the course's packages (a ``.pth`` file)."""
     env = dict(os.environ, LD_LIBRARY_PATH=str(base / "lib"))
     if not (target / "bin" / "python").exists():
         run([str(base / "bin" / version), "-m", "venv", "--without-pip", str(target)], env=env)
     site_dir = target / "lib" / version / "site-packages"
     (site_dir / "freezelab-course.pth").write_text(f"import site; site.addsitedir({str(SITE_PACKAGES)!r})\n")
-    # Jupyter's data and config (nbconvert's templates, JupyterLab's extensions, the server extensions
-    # switched on by their packages) are found under sys.prefix: the same folders as the course's.
+
+
+def _link_jupyter_folders(target: Path) -> None:
+    """Jupyter's data and config (nbconvert's templates, JupyterLab's extensions, the server extensions
+    switched on by their packages) are found under sys.prefix: the same folders as the course's."""
     for shared in ("share/jupyter", "etc/jupyter"):
         link, original_dir = target / shared, VENV_BIN.parent / shared
         if original_dir.is_dir() and not link.exists():
             link.parent.mkdir(parents=True, exist_ok=True)
             link.symlink_to(original_dir, target_is_directory=True)
+
+
+def _copy_commands(target: Path) -> None:
+    """The course's commands (``nbgrader``, ``jupyter``, ...), run by the environment's own Python."""
     for script in VENV_BIN.iterdir():
         if not script.is_file() or (target / "bin" / script.name).exists():
             continue
@@ -359,14 +382,16 @@ def users_python(settings: ClassSettings) -> Path:
             copy = target / "bin" / script.name
             copy.write_text(f"#!{target / 'bin' / 'python'}\n{rest}")
             copy.chmod(0o755)
-    for top in (base, target):
-        for folder, _, files in os.walk(top):  # does not follow the links above
-            Path(folder).chmod(0o755)
-            for name in files:
-                path = Path(folder, name)
-                if not path.is_symlink():
-                    path.chmod(path.stat().st_mode | 0o444)
-    return target / "bin"
+
+
+def _open_to_everyone(top: Path) -> None:
+    """Every folder under ``top`` enterable and every file readable by all (the links are not followed)."""
+    for folder, _, files in os.walk(top):
+        Path(folder).chmod(0o755)
+        for name in files:
+            path = Path(folder, name)
+            if not path.is_symlink():
+                path.chmod(path.stat().st_mode | 0o444)
 
 
 def check_reachable(path: Path) -> None:

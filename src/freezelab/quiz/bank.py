@@ -165,7 +165,7 @@ def read_document(path: Path) -> Any:
     if Path(path).suffix == ".json":
         return json.loads(text)
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    return yaml.load(text, Loader=loader)  # noqa: S506 (a safe loader)
+    return yaml.load(text, Loader=loader)  # a safe loader
 
 
 @cache

@@ -196,7 +196,7 @@ def open_and_run_notebook(page: Any, server: LabServer, relative: str, timeout_m
         page.wait_for_selector(
             ".jp-InputPrompt:has-text('[*]'), .jp-InputPrompt:has-text('[1]')", state="attached", timeout=15_000
         )
-    except Exception:  # noqa: BLE001 (Playwright's TimeoutError)
+    except Exception:  # Playwright's TimeoutError
         wait_for_idle_kernel(page, timeout_ms)
         run_all_cells(page)
     # "attached", not "visible": JupyterLab skips rendering cells scrolled out of view

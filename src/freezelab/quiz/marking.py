@@ -69,14 +69,8 @@ def _unusable(name: str, why: str) -> SubmittedAnswers:
     return SubmittedAnswers(problem=f"{name} {why}, so it counts as no answers: every question scores 0.")
 
 
-def read_submitted_answers(path: Path | None, quiz: Quiz, name: str | None = None) -> SubmittedAnswers:
-    """The answers recorded in ``path`` for ``quiz``, read strictly; never raises for a bad file.
-
-    The file is opened without following a link and read only up to :data:`MAX_ANSWERS_BYTES`. A
-    question id the quiz does not ask is ignored; an option id that is not one of the question's
-    options is kept, and marked wrong.
-    """
-    name = name or (path.name if path else "the answers file")
+def _read_strictly(path: Path | None, name: str) -> bytes | SubmittedAnswers:
+    """The file's bytes (up to one more than the limit), or why it cannot be used."""
     if path is None:
         return _unusable(name, "could not be looked for (the grader does not know where the submission is)")
     if path.is_symlink():
@@ -96,10 +90,23 @@ def read_submitted_answers(path: Path | None, quiz: Quiz, name: str | None = Non
             return _unusable(name, "is not a plain file")
         with os.fdopen(descriptor, "rb") as stream:
             descriptor = -1
-            data = stream.read(MAX_ANSWERS_BYTES + 1)
+            return stream.read(MAX_ANSWERS_BYTES + 1)
     finally:
         if descriptor >= 0:
             os.close(descriptor)
+
+
+def read_submitted_answers(path: Path | None, quiz: Quiz, name: str | None = None) -> SubmittedAnswers:
+    """The answers recorded in ``path`` for ``quiz``, read strictly; never raises for a bad file.
+
+    The file is opened without following a link and read only up to :data:`MAX_ANSWERS_BYTES`. A
+    question id the quiz does not ask is ignored; an option id that is not one of the question's
+    options is kept, and marked wrong.
+    """
+    name = name or (path.name if path else "the answers file")
+    data = _read_strictly(path, name)
+    if isinstance(data, SubmittedAnswers):
+        return data
     if len(data) > MAX_ANSWERS_BYTES:
         return _unusable(name, f"is larger than {MAX_ANSWERS_BYTES // 1024} kB, far more than answers take")
     try:

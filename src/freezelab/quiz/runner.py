@@ -79,10 +79,10 @@ def run_snippet(code: str, setup: str | None = None) -> RunResult:
             for filename, source in ((SETUP_FILENAME, setup), (SNIPPET_FILENAME, code)):
                 if source:
                     _register_source(filename, source)
-                    exec(compile(source, filename, "exec"), namespace)  # noqa: S102 (the point)
+                    exec(compile(source, filename, "exec"), namespace)  # running the snippet is the point
         except KeyboardInterrupt:
             raise
-        except BaseException as raised:  # noqa: BLE001 (SystemExit from a snippet is reported too)
+        except BaseException as raised:  # SystemExit from a snippet is reported too
             error = raised
     seconds = time.perf_counter() - started
     for warning in caught:
