@@ -376,19 +376,7 @@ class ResilientExecute(Execute):
                 if index is None or index in not_run:
                     raise
                 cell = working.cells[index]
-                cap = self._cap_words() if isinstance(error, DeadKernelError) else None
-                if cap:
-                    what = f"{cap}; the notebook was run again from the start without it"
-                elif isinstance(error, DeadKernelError):
-                    what = (
-                        "made the Python kernel die (a crash, `os._exit()` or running out of memory); "
-                        "the notebook was run again from the start without it"
-                    )
-                else:
-                    what = (
-                        f"was still running after {self.timeout} s and could not even be interrupted; "
-                        "the notebook was run again from the start without it"
-                    )
+                what = self._what_stopped(error)
                 not_run[index] = f"{_describe_cell(cell, index, titles)} {what}."
                 self.log.warning("%s", not_run[index])
                 if attempt >= self.max_kernel_restarts:
@@ -399,18 +387,29 @@ class ResilientExecute(Execute):
                             "earlier cells broke the kernel too often.",
                         )
                 continue
-            for index in sorted(not_run):
-                cell = result.cells[index]
-                record_problem(
-                    result,
-                    Problem("kernel", nbgrader_metadata(cell).get("grade_id"), not_run[index]),
-                )
-            for problem in execution_problems(result):
-                record_problem(result, problem)
-            for problem in self._sandbox_problems():
+            kernel_problems = [
+                Problem("kernel", nbgrader_metadata(result.cells[index]).get("grade_id"), not_run[index])
+                for index in sorted(not_run)
+            ]
+            for problem in [*kernel_problems, *execution_problems(result), *self._sandbox_problems()]:
                 record_problem(result, problem)
             return result, resources
         raise RuntimeError("the notebook could not be run")  # unreachable: the last attempt runs no failing cell
+
+    def _what_stopped(self, error: Exception) -> str:
+        """What a cell that broke the kernel did, in words (a cap it hit, a crash, a wedge)."""
+        cap = self._cap_words() if isinstance(error, DeadKernelError) else None
+        if cap:
+            return f"{cap}; the notebook was run again from the start without it"
+        if isinstance(error, DeadKernelError):
+            return (
+                "made the Python kernel die (a crash, `os._exit()` or running out of memory); "
+                "the notebook was run again from the start without it"
+            )
+        return (
+            f"was still running after {self.timeout} s and could not even be interrupted; "
+            "the notebook was run again from the start without it"
+        )
 
     def _sandbox_problems(self) -> list[Problem]:
         if sandbox_disabled():

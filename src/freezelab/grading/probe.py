@@ -186,63 +186,90 @@ def _plain(value: Any) -> Any:
 # ------------------------------------------------------------------------------------------ tasks
 
 
-def observe(task: str, function: Any, case: dict) -> dict:
-    """Run one case of one task with ``function``; what happened, as plain data."""
+def _returned(value: Any) -> dict:
+    return {"returned": _plain(value)}
+
+
+def _observe_optimizer(function: Any, model: Any, args: dict, case: dict) -> dict:
     import torch
 
-    model = prepare(case)
-    args = case.get("args", {})
-    record: dict[str, Any] = {}
-    if task == "test-freeze-all":
-        target = model.get_submodule(args.get("target", ""))
-        record["returned"] = _plain(function(target))
-    elif task == "test-freeze-submodules":
-        record["returned"] = _plain(function(model, list(args["names"])))
-    elif task == "test-freeze-all-but-head":
-        record["returned"] = _plain(function(model, args["head"]))
-    elif task == "test-count-trainable-and-frozen":
-        record["returned"] = _plain(function(model))
-    elif task == "test-trainable-optimizer":
-        optimizer = function(model, args["lr"])
-        names = _names_by_identity(model)
-        groups = getattr(optimizer, "param_groups", [])
-        record["optimizer"] = {
+    optimizer = function(model, args["lr"])
+    names = _names_by_identity(model)
+    groups = getattr(optimizer, "param_groups", [])
+    record: dict[str, Any] = {
+        "optimizer": {
             "is_sgd": type(optimizer) is torch.optim.SGD,
             "params": [names.get(id(p), "<not in the model>") for g in groups for p in g["params"]],
             "lrs": [float(g["lr"]) for g in groups for _ in g["params"]],
         }
-        if case.get("step") and record["optimizer"]["is_sgd"]:
-            record.update(real_step(model, case, optimizer))
-    elif task == "test-freeze-batchnorm":
-        record["returned"] = _plain(function(model))
-        record["training"] = {name: bool(m.training) for name, m in model.named_modules()}
-    elif task == "test-unfreeze-next-stage":
-        calls = []
-        for _ in range(len(args["stages"]) + 1):
-            returned = function(model, list(args["stages"]))
-            calls.append({"returned": _plain(returned), "flags": flags(model)})
-            if returned is None:
-                break
-        record["calls"] = calls
-    elif task == "test-discriminative-param-groups":
-        groups = function(model, list(args["stages"]), args["base_lr"], args["factor"])
-        names = _names_by_identity(model)
-        groups = [dict(g, params=list(g["params"])) for g in groups]
-        record["groups"] = [
+    }
+    if case.get("step") and record["optimizer"]["is_sgd"]:
+        record.update(real_step(model, case, optimizer))
+    return record
+
+
+def _observe_batchnorm(function: Any, model: Any, args: dict, case: dict) -> dict:
+    record = _returned(function(model))
+    record["training"] = {name: bool(m.training) for name, m in model.named_modules()}
+    return record
+
+
+def _observe_unfreeze(function: Any, model: Any, args: dict, case: dict) -> dict:
+    calls = []
+    for _ in range(len(args["stages"]) + 1):
+        returned = function(model, list(args["stages"]))
+        calls.append({"returned": _plain(returned), "flags": flags(model)})
+        if returned is None:
+            break
+    return {"calls": calls}
+
+
+def _observe_groups(function: Any, model: Any, args: dict, case: dict) -> dict:
+    import torch
+
+    groups = function(model, list(args["stages"]), args["base_lr"], args["factor"])
+    names = _names_by_identity(model)
+    groups = [dict(g, params=list(g["params"])) for g in groups]
+    record: dict[str, Any] = {
+        "groups": [
             {"params": [names.get(id(p), "<not in the model>") for p in g["params"]], "lr": float(g.get("lr", "nan"))}
             for g in groups
         ]
-        try:
-            optimizer = torch.optim.SGD(groups, lr=args["base_lr"])
-            record["optimizer_error"] = None
-        except Exception as error:  # torch.optim refuses, e.g., a parameter in two groups
-            optimizer, record["optimizer_error"] = None, f"{type(error).__name__}: {error}"
-        if case.get("step") and optimizer is not None:
-            record.update(real_step(model, case, optimizer))
-    else:
-        raise KeyError(task)
+    }
+    try:
+        optimizer = torch.optim.SGD(groups, lr=args["base_lr"])
+        record["optimizer_error"] = None
+    except Exception as error:  # torch.optim refuses, e.g., a parameter in two groups
+        optimizer, record["optimizer_error"] = None, f"{type(error).__name__}: {error}"
+    if case.get("step") and optimizer is not None:
+        record.update(real_step(model, case, optimizer))
+    return record
+
+
+_OBSERVERS = {
+    "test-freeze-all": lambda function, model, args, case: _returned(
+        function(model.get_submodule(args.get("target", "")))
+    ),
+    "test-freeze-submodules": lambda function, model, args, case: _returned(function(model, list(args["names"]))),
+    "test-freeze-all-but-head": lambda function, model, args, case: _returned(function(model, args["head"])),
+    "test-count-trainable-and-frozen": lambda function, model, args, case: _returned(function(model)),
+    "test-trainable-optimizer": _observe_optimizer,
+    "test-freeze-batchnorm": _observe_batchnorm,
+    "test-unfreeze-next-stage": _observe_unfreeze,
+    "test-discriminative-param-groups": _observe_groups,
+}
+"""How each task calls the learner's function on a case's model, and what it writes down."""
+_STEP_AFTER = {"test-freeze-all", "test-freeze-submodules", "test-freeze-batchnorm"}
+"""Tasks whose freezing is also checked by a training step afterwards (when the case asks for one)."""
+
+
+def observe(task: str, function: Any, case: dict) -> dict:
+    """Run one case of one task with ``function``; what happened, as plain data."""
+    observer = _OBSERVERS[task]  # KeyError for a task this module does not know
+    model = prepare(case)
+    record = observer(function, model, case.get("args", {}), case)
     record["flags"] = flags(model)
-    if case.get("step") and task in {"test-freeze-all", "test-freeze-submodules", "test-freeze-batchnorm"}:
+    if case.get("step") and task in _STEP_AFTER:
         record.update(real_step(model, case))
     return record
 

@@ -206,16 +206,8 @@ def _check_unfreeze(case: dict, record: dict, model: Any) -> str | None:
     return None
 
 
-def _check_groups(case: dict, record: dict, model: Any) -> str | None:
-    args = case["args"]
-    stages = args["stages"]
-    rates: dict[str, list[float]] = {}  # a parameter two stages share (tied) may take either stage's rate
-    for steps_back, stage in enumerate(reversed(stages)):
-        for name in _under(model, stage):
-            rates.setdefault(name, []).append(args["base_lr"] / args["factor"] ** steps_back)
-    trainable = {name for name, p in model.named_parameters() if p.requires_grad}
-    want = {name: lrs for name, lrs in rates.items() if name in trainable}
-    groups = record.get("groups", [])
+def _membership(groups: list[dict], want: dict[str, list[float]]) -> str | None:
+    """Whether the groups hold each wanted parameter exactly once, and nothing else."""
     held = [name for group in groups for name in group["params"]]
     if any(not group["params"] for group in groups):
         return "a group has no parameters"
@@ -227,6 +219,22 @@ def _check_groups(case: dict, record: dict, model: Any) -> str | None:
         if extra:
             return f"the groups hold {len(extra)} parameter(s) frozen or outside the stages, e.g. {extra[0]}"
         return f"the groups leave out {len(missing)} trainable parameter(s), e.g. {missing[0]}"
+    return None
+
+
+def _check_groups(case: dict, record: dict, model: Any) -> str | None:
+    args = case["args"]
+    stages = args["stages"]
+    rates: dict[str, list[float]] = {}  # a parameter two stages share (tied) may take either stage's rate
+    for steps_back, stage in enumerate(reversed(stages)):
+        for name in _under(model, stage):
+            rates.setdefault(name, []).append(args["base_lr"] / args["factor"] ** steps_back)
+    trainable = {name for name, p in model.named_parameters() if p.requires_grad}
+    want = {name: lrs for name, lrs in rates.items() if name in trainable}
+    groups = record.get("groups", [])
+    problem = _membership(groups, want)
+    if problem:
+        return problem
     for group in groups:
         for name in group["params"]:
             if not any(math.isclose(group["lr"], lr, rel_tol=1e-9) for lr in want[name]):
