@@ -1,13 +1,16 @@
 """Lesson 04's learning curve: test accuracy per set-up and label count, mean ± spread over seeds.
 
     .venv/bin/python benchmarks/bench_transfer.py [--seeds 5] [--write] [--skip-notebook] [--stored]
+                                                  [--skip-augmentation]
 
 Prints the table (mean ± standard deviation over the seeds of the test accuracy, each run keeping
 the step with the best validation accuracy), the cut point that validation chose for the partly
-frozen set-up, how long the whole curve took, and how long lesson 04 takes to run top to
-bottom in a fresh kernel. ``--write`` stores the table in ``src/freezelab/checkpoints/
-learning-curve.json``, the figures lesson 04 plots (its tests re-run part of it and compare);
-``--stored`` prints that stored table without measuring (a few seconds instead of minutes).
+frozen set-up, how long the whole curve took, then the same set-ups trained with augmentation
+(from scratch, frozen backbone without its cache, fine-tuning; 1, 3 and 10 labels per digit) with
+the pictures each sent through the backbone, and how long lesson 04 takes to run top to bottom in
+a fresh kernel. ``--write`` stores both tables in ``src/freezelab/checkpoints/learning-curve.json``
+and ``augmentation.json``, the figures lesson 04 plots (its tests re-run part of them and compare);
+``--stored`` prints the stored tables without measuring (a few seconds instead of minutes).
 """
 
 from __future__ import annotations
@@ -23,9 +26,19 @@ def main() -> None:
     parser.add_argument("--write", action="store_true", help="store the table for lesson 04")
     parser.add_argument("--skip-notebook", action="store_true", help="do not time lesson 04")
     parser.add_argument("--stored", action="store_true", help="print the stored table instead of measuring it")
+    parser.add_argument("--skip-augmentation", action="store_true", help="do not measure the augmentation table")
     arguments = parser.parse_args()
 
-    from freezelab.learning_curve import LEARNING_CURVE_FILE, learning_curve, load_curve, save_curve
+    from freezelab.learning_curve import (
+        AUGMENTATION_FILE,
+        LEARNING_CURVE_FILE,
+        augmentation_table,
+        learning_curve,
+        load_augmentation,
+        load_curve,
+        save_augmentation,
+        save_curve,
+    )
 
     curve = load_curve() if arguments.stored else learning_curve(seeds=range(arguments.seeds))
     print(f"test accuracy, mean ± standard deviation over {arguments.seeds} seeds")
@@ -35,6 +48,18 @@ def main() -> None:
     print(f"learning curve computed in {curve.seconds:.0f} s" + (" (when it was stored)" if arguments.stored else ""))
     if arguments.write:
         print("wrote", save_curve(curve, LEARNING_CURVE_FILE))
+    if not arguments.skip_augmentation:
+        augmented = load_augmentation() if arguments.stored else augmentation_table(seeds=range(arguments.seeds))
+        print(f"\nwith augmentation (the figures without are the curve's), mean ± standard deviation over "
+              f"{arguments.seeds} seeds")
+        print(augmented.table(curve))
+        print("pictures through the backbone per run, one label per digit:",
+              "; ".join(f"{setup} {row['cached or plain']:,} without augmentation, {row['augmented']:,} with"
+                        for setup, row in augmented.backbone_pictures.items()))
+        print(f"augmentation table computed in {augmented.seconds:.0f} s" + (" (when it was stored)" if arguments.stored
+                                                                            else ""))
+        if arguments.write:
+            print("wrote", save_augmentation(augmented, AUGMENTATION_FILE))
     if not arguments.skip_notebook:
         from freezelab.execution import execute_copy
         from freezelab.paths import REPO_ROOT

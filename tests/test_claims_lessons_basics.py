@@ -21,7 +21,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from freezelab.data import digit_tasks, make_loader
 from freezelab.models import DigitsNet, build_model, load_pretrained
-from freezelab.params import count_parameters, count_trainable_parameters, trainable_parameter_names
+from freezelab.params import block_summary, count_parameters, count_trainable_parameters, trainable_parameter_names
 from freezelab.paths import SOLUTIONS_DIR
 from freezelab.training import train
 
@@ -30,7 +30,14 @@ LESSONS = ["00-start-here", "01-why-freeze", "02-freezing-in-code", "03-freezing
 
 
 def lesson_model() -> nn.Sequential:
-    """The source lesson's network: Linear(10, 5), ReLU, Linear(5, 2)."""
+    """Lesson 02's network: Linear(10, 6), ReLU, Linear(6, 4), ReLU, Linear(4, 2)."""
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(10, 6), nn.ReLU(), nn.Linear(6, 4), nn.ReLU(), nn.Linear(4, 2))
+
+
+def quiz_snippet_model() -> nn.Sequential:
+    """The network of the seed lesson's question 3 (practice quiz): Linear(10, 5), ReLU, Linear(5, 2).
+    Lesson 02 teaches on another one, so that the quiz is not answered by a cell a few lines above it."""
     torch.manual_seed(0)
     return nn.Sequential(nn.Linear(10, 5), nn.ReLU(), nn.Linear(5, 2))
 
@@ -78,6 +85,19 @@ def test_the_start_page_links_every_notebook_of_the_course_in_order():
     assert [link[:2] for link in numbered] == ["01", "02", "03", "04", "05", "06", "07"]
     assert "../freeze-it-yourself/freeze-it-yourself.ipynb" in links
     assert "../mastery-quiz/mastery-quiz.ipynb" in links
+
+
+def test_the_start_page_describes_lesson_04_as_it_is():
+    """Does the map's row for lesson 04 describe GlyphNet reused on handwritten digits (the lesson as it
+    is), not the old split of the digits into 0-4 and 5-9?"""
+    start = nbformat.read(SOLUTIONS_DIR / "lessons" / "00-start-here.ipynb", as_version=4)
+    row = next(line for cell in start.cells if cell.cell_type == "markdown" for line in cell.source.splitlines()
+               if "04-transfer-for-real.ipynb" in line)
+    assert "GlyphNet" in row and "printed characters" in row and "handwritten digits" in row
+    assert "0–4" not in row and "5–9" not in row
+    lesson = nbformat.read(SOLUTIONS_DIR / "lessons" / "04-transfer-for-real.ipynb", as_version=4)
+    lesson_text = " ".join(cell.source for cell in lesson.cells)
+    assert "printed characters" in lesson_text and "augmentation" in lesson_text.lower()
 
 
 # --- 01: why freeze -----------------------------------------------------------------------------
@@ -151,6 +171,20 @@ def test_training_leaves_frozen_parameters_bit_identical_but_not_batchnorm_buffe
     assert not torch.equal(running_mean, torch.zeros_like(running_mean))
 
 
+def test_digitsnet_starts_with_a_convolution_and_its_batchnorm():
+    """Is DigitsNet's first block features[0] (a convolution on the pixels) and features[1] (its
+    BatchNorm, with a weight and a bias), so that freezing features[:2] leaves the rest training?"""
+    net = DigitsNet(num_classes=3)
+    assert isinstance(net.features[0], nn.Conv2d) and net.features[0].in_channels == 1
+    assert isinstance(net.features[1], nn.BatchNorm2d) and len(list(net.features[1].parameters())) == 2
+    for layer in net.features[:2]:
+        for param in layer.parameters():
+            param.requires_grad = False
+    assert trainable_parameter_names(net) == ["features.3.weight", "features.3.bias", "features.4.weight",
+                                              "features.4.bias", "features.8.weight", "features.8.bias",
+                                              "head.weight", "head.bias"]
+
+
 def test_photo_app_freezes_the_first_four_convolutions_of_vgg():
     """Does vgg.features[:11] hold the first four convolutions, is a new last layer trainable?"""
     vgg = build_model("vgg11")
@@ -182,19 +216,19 @@ def test_pretrained_resnet_with_a_new_head_trains_only_the_head(monkeypatch, tmp
 
 # --- 02: freezing in code -----------------------------------------------------------------------
 
-def test_lesson_model_parameter_names_skip_the_relu():
-    """Are the parameters named 0.weight, 0.bias, 2.weight, 2.bias (the ReLU owns none)?"""
+def test_lesson_model_parameter_names_skip_the_relus():
+    """Are the parameters named 0.weight ... 4.bias, with no 1.* or 3.* (the ReLUs own none)?"""
     model = lesson_model()
     names = [name for name, _ in model.named_parameters()]
-    assert names == ["0.weight", "0.bias", "2.weight", "2.bias"]
-    assert list(model[1].parameters()) == []
+    assert names == ["0.weight", "0.bias", "2.weight", "2.bias", "4.weight", "4.bias"]
+    assert list(model[1].parameters()) == [] and list(model[3].parameters()) == []
 
 
-def test_lesson_model_has_four_tensors_and_67_numbers():
-    """Does the lesson model hold 4 parameter tensors with (10*5+5) + (5*2+2) = 67 numbers?"""
+def test_lesson_model_has_six_tensors_and_104_numbers():
+    """Does the lesson model hold 6 parameter tensors with (10*6+6) + (6*4+4) + (4*2+2) = 104 numbers?"""
     model = lesson_model()
-    assert len(list(model.parameters())) == 4
-    assert sum(p.numel() for p in model.parameters()) == (10 * 5 + 5) + (5 * 2 + 2) == 67
+    assert len(list(model.parameters())) == 6
+    assert sum(p.numel() for p in model.parameters()) == (10 * 6 + 6) + (6 * 4 + 4) + (4 * 2 + 2) == 104
 
 
 def test_indexing_returns_the_layer_itself():
@@ -204,15 +238,34 @@ def test_indexing_returns_the_layer_itself():
     assert model[0].weight is dict(model.named_parameters())["0.weight"]
 
 
-def test_freezing_model0_leaves_two_trainable_tensors():
-    """Does the source lesson's snippet print 2, with 12 trainable and 55 frozen numbers?"""
-    model = lesson_model()
+def test_freezing_model0_leaves_two_trainable_tensors_in_the_quiz_snippet():
+    """Does the seed lesson's snippet (question 3) print 2, with 12 trainable and 55 frozen numbers?"""
+    model = quiz_snippet_model()
     for param in model[0].parameters():
         param.requires_grad = False
     trainable_params = [p for p in model.parameters() if p.requires_grad]
     assert len(trainable_params) == 2
     assert sum(p.numel() for p in trainable_params) == 5 * 2 + 2
     assert count_parameters(model).frozen == 10 * 5 + 5
+
+
+def test_freezing_model0_of_the_lesson_model_leaves_four_trainable_tensors():
+    """In lesson 02's network, does freezing model[0] leave 4 tensors, 38 trainable and 66 frozen numbers?"""
+    model = lesson_model()
+    for param in model[0].parameters():
+        param.requires_grad = False
+    trainable_params = [p for p in model.parameters() if p.requires_grad]
+    assert len(trainable_params) == 4
+    assert sum(p.numel() for p in trainable_params) == (6 * 4 + 4) + (4 * 2 + 2) == 38
+    assert count_parameters(model).frozen == 10 * 6 + 6 == 66
+    assert trainable_parameter_names(model) == ["2.weight", "2.bias", "4.weight", "4.bias"]
+
+
+def test_lesson_02_does_not_run_the_practice_quiz_snippet_before_the_quiz():
+    """Does no code cell of lesson 02 build the quiz's Linear(10, 5), ReLU, Linear(5, 2) network?"""
+    notebook = nbformat.read(SOLUTIONS_DIR / "lessons" / "02-freezing-in-code.ipynb", as_version=4)
+    code = "\n".join(cell.source for cell in notebook.cells if cell.cell_type == "code")
+    assert "nn.Linear(10, 5)" not in code and "nn.Linear(5, 2)" not in code
 
 
 def test_requires_grad_method_sets_every_parameter_and_returns_the_module():
@@ -245,7 +298,7 @@ def test_optimizer_given_filtered_parameters_holds_only_trainable_ones():
     model[0].requires_grad_(False)
     optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.5)
     held = [p for group in optimizer.param_groups for p in group["params"]]
-    assert len(held) == 2 and all(p.requires_grad for p in held)
+    assert len(held) == 4 and all(p.requires_grad for p in held)
 
 
 def test_setting_requires_grad_on_a_module_does_nothing():
@@ -311,6 +364,32 @@ def test_unfreezing_the_head_makes_both_errors_go_away():
     model[-1].requires_grad_(True)
     one_sgd_step(model, [p for p in model.parameters() if p.requires_grad])
     assert model[-1].weight.grad is not None
+
+
+def _freeze_all_but_last(net: nn.Sequential) -> nn.Sequential:
+    """Lesson 02's exercise 1, as its master solves it."""
+    last = [layer for layer in net if any(True for _ in layer.parameters())][-1]
+    net.requires_grad_(False)
+    last.requires_grad_(True)
+    return net
+
+
+def test_the_last_layer_of_a_sequential_is_not_always_the_one_with_parameters():
+    """Do activations and Dropout own no parameters, so that freezing all but the last layer with
+    parameters leaves the Linear before them training (and restarts it when it was frozen)?"""
+    for ending in (nn.LogSoftmax(dim=1), nn.ReLU(), nn.Dropout(0.1), nn.Softmax(dim=1)):
+        assert list(ending.parameters()) == []
+    net = nn.Sequential(nn.Linear(4, 4), nn.Tanh(), nn.Linear(4, 3), nn.Dropout(0.1)).requires_grad_(False)
+    assert trainable_parameter_names(_freeze_all_but_last(net)) == ["2.weight", "2.bias"]
+
+
+def test_per_layer_counts_leave_out_layers_without_parameters():
+    """Does the per-block summary list the ReLUs with no parameters, a frozen layer with 0 trainable?"""
+    model = lesson_model()
+    model[0].requires_grad_(False)
+    rows = {row.name: row.counts for row in block_summary(model)}
+    assert rows["1"].total == 0 and rows["3"].total == 0
+    assert (rows["0"].trainable, rows["2"].trainable, rows["4"].trainable) == (0, 6 * 4 + 4, 4 * 2 + 2)
 
 
 def test_freezing_two_layers_out_of_three_by_name():
@@ -413,6 +492,29 @@ def test_finetuning_layer4_multiplies_the_trainable_parameters_by_over_three_tho
     assert {name.split(".")[0] for name in trainable_parameter_names(finetune)} == {"layer4", "fc"}
     assert (count_trainable_parameters(head_only), trainable) == (2_565, 8_396_293)
     assert round(trainable / count_trainable_parameters(head_only)) == 3_273
+
+
+def test_resnet18_batchnorm_layers_sit_inside_its_stages():
+    """Are most of ResNet-18's 20 BatchNorm layers nested inside layer1..layer4, out of reach of
+    named_children() but reached by modules(), and does train_bn with a new head train exactly them?"""
+    model = build_model("resnet18")
+    batchnorms = [name for name, module in model.named_modules() if isinstance(module, nn.BatchNorm2d)]
+    assert len(batchnorms) == 20
+    assert [name for name, child in model.named_children() if isinstance(child, nn.BatchNorm2d)] == ["bn1"]
+    model.requires_grad_(False)
+    for layer in model.modules():
+        if isinstance(layer, nn.BatchNorm2d):
+            layer.requires_grad_(True)
+    model.fc = nn.Linear(512, 10, device="meta")
+    batchnorm_numbers = sum(p.numel() for name in batchnorms for p in model.get_submodule(name).parameters())
+    assert count_trainable_parameters(model) == batchnorm_numbers + 512 * 10 + 10
+
+
+def test_vit_encoder_ends_with_a_layer_norm_after_its_last_block():
+    """Does ViT-B/16's encoder end with ln, a LayerNorm over the 768 features, after its layers?"""
+    vit = build_model("vit_b_16")
+    assert [name for name, _ in vit.encoder.named_children()] == ["dropout", "layers", "ln"]
+    assert isinstance(vit.encoder.ln, nn.LayerNorm) and vit.encoder.ln.normalized_shape == (768,)
 
 
 def test_vit_encoder_layers_index_to_the_last_block():

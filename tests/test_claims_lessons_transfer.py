@@ -1,22 +1,37 @@
 """Every claim that lesson 04 (and lesson 01, quoting it) makes about transfer, checked by running it.
 
-Lesson 04 plots a learning curve stored in ``src/freezelab/checkpoints/learning-curve.json`` by
-``benchmarks/bench_transfer.py``. These tests re-run part of that curve with the same code and
-compare, seed by seed, so the stored figures cannot drift from what the code measures; and they
-check the statements the lesson's prose makes against the figures.
+Lesson 04 plots a learning curve stored in ``src/freezelab/checkpoints/learning-curve.json``, and the
+same set-ups trained with augmentation, stored in ``augmentation.json``, both by
+``benchmarks/bench_transfer.py``. These tests re-run part of each with the same code and compare, seed by
+seed, so the stored figures cannot drift from what the code measures; and they check the statements the
+lesson's prose makes against the figures.
 """
 
 from __future__ import annotations
 
 import re
+import statistics
 
 import nbformat
 import pytest
 import torch
 
-from freezelab.learning_curve import SETUPS, learning_curve, load_curve, probe_depths, run_setup, target_splits
+from freezelab.learning_curve import (
+    AUGMENTATION_LABEL_COUNTS,
+    AUGMENTATION_SETUPS,
+    SETUPS,
+    Augmentation,
+    augmentation_table,
+    feature_change,
+    learning_curve,
+    load_augmentation,
+    load_curve,
+    probe_depths,
+    run_setup,
+    target_splits,
+)
 from freezelab.paths import SOLUTIONS_DIR
-from freezelab.pretrained import GlyphNet_Weights, Preprocess
+from freezelab.pretrained import GlyphNet_Weights, Preprocess, glyphnet
 
 CURVE = load_curve()
 PRETRAINED = [s for s in SETUPS if s != "from scratch"]
@@ -160,3 +175,125 @@ def test_pretraining_helps_more_with_depth_and_not_at_the_first_block():
     assert abs(gain["conv1"]) < max(pretrained["conv1"].spread, random["conv1"].spread)
     assert 0 < gain["conv2"] < gain["conv3"] < gain["hidden"]
     assert pretrained["conv3"].mean >= pretrained["hidden"].mean - 0.01
+
+
+# --- augmentation: what a cache rules out, and what it buys --------------------------------------
+
+AUGMENTED = load_augmentation()
+
+
+def _gains(setup: str, count: int | str) -> list[float]:
+    return [a - b for a, b in zip(AUGMENTED.cells[setup][count].accuracies, CURVE.cells[setup][count].accuracies,
+                                  strict=True)]
+
+
+def _markdown(cell_id: str) -> str:
+    notebook = nbformat.read(SOLUTIONS_DIR / "lessons" / "04-transfer-for-real.ipynb", as_version=4)
+    return " ".join(next(cell.source for cell in notebook.cells if cell.get("id") == cell_id).split())
+
+
+def test_the_stored_augmentation_table_covers_three_set_ups_three_label_counts_and_five_seeds():
+    """Does the stored table hold five seeds for scratch, the frozen backbone and fine-tuning at 1, 3 and 10
+    labels per digit?"""
+    assert tuple(AUGMENTED.cells) == AUGMENTATION_SETUPS
+    for row in AUGMENTED.cells.values():
+        assert tuple(row) == AUGMENTATION_LABEL_COUNTS
+        assert all(len(cell.accuracies) == 5 for cell in row.values())
+
+
+@pytest.mark.slow
+def test_rerunning_the_augmented_one_label_column_gives_the_stored_figures():
+    """Does augmentation_table, run again for one label per digit, reproduce every stored seed, and the
+    pictures each set-up sent through its backbone?"""
+    fresh = augmentation_table(label_counts=[1], seeds=range(5), show_progress=False)
+    for setup in AUGMENTATION_SETUPS:
+        for new, old in zip(fresh.cells[setup][1].accuracies, AUGMENTED.cells[setup][1].accuracies, strict=True):
+            assert abs(new - old) < 0.01, (setup, new, old)
+    assert fresh.backbone_pictures == AUGMENTED.backbone_pictures
+
+
+def test_augmentation_draws_afresh_every_batch_and_repeats_with_its_seed():
+    """Does each call distort differently, the same seed give the same distortions, and a blank
+    picture stay blank (the border fills with background)?"""
+    preprocess = GlyphNet_Weights.DEFAULT.transforms()
+    pictures = preprocess(target_splits(3, seed=0).train.images)
+    first, again = Augmentation(preprocess, seed=5), Augmentation(preprocess, seed=5)
+    batch_one, batch_two = first(pictures), first(pictures)
+    assert not torch.equal(batch_one, batch_two) and not torch.equal(batch_one, pictures)
+    assert torch.equal(again(pictures), batch_one)
+    blank = preprocess(torch.zeros(4, 1, 8, 8))
+    assert torch.allclose(first(blank), blank, atol=1e-6)
+
+
+def test_a_distorted_pictures_features_are_far_from_the_cached_ones():
+    """Are the pretrained features of a distorted digit 43% of their length away from the cached ones,
+    another digit's 94%, and with random weights 29% against 37%, the figures lesson 04 quotes?"""
+    pretrained, random = feature_change(), feature_change(weights=None)
+    figures = [round(100 * value) for value in (pretrained.moved, pretrained.apart, random.moved, random.apart)]
+    assert figures == [43, 94, 29, 37]
+    text = _markdown("l04-aug-cost-md")
+    assert "are 43% of their length away" in text and "94% away" in text and "29% against 37%" in text
+    assert pretrained.moved / pretrained.apart < random.moved / random.apart
+
+
+def test_a_fixed_set_of_distorted_copies_can_be_cached_but_fresh_distortions_cannot():
+    """With the backbone frozen and in eval mode, do copies distorted once give the same features in every
+    epoch, while a fresh draw per epoch does not (lesson 05, exercise 2)?"""
+    preprocess = GlyphNet_Weights.DEFAULT.transforms()
+    pictures = preprocess(target_splits(3, seed=0).train.images)
+    backbone = glyphnet(weights=GlyphNet_Weights.DEFAULT).features.eval().requires_grad_(False)
+    augmentation = Augmentation(preprocess, seed=0)
+    fixed_copies = torch.cat([augmentation(pictures) for _ in range(5)])
+    with torch.no_grad():
+        epochs = [backbone(fixed_copies) for _ in range(2)]
+        fresh = [backbone(augmentation(pictures)) for _ in range(2)]
+    assert torch.equal(epochs[0], epochs[1])
+    assert not torch.allclose(fresh[0], fresh[1])
+
+
+def test_a_frozen_backbone_with_augmentation_runs_on_every_batch_and_stays_frozen():
+    """With augmentation, does the frozen backbone see 5,219 pictures instead of 929 (as many as
+    fine-tuning, with or without augmentation) and still come out bit-identical to the checkpoint?"""
+    shipped = {k.removeprefix("features."): v for k, v in GlyphNet_Weights.DEFAULT.get_state_dict().items()
+               if k.startswith("features.")}
+    cached, _ = run_setup("frozen backbone", 1, seed=0)
+    augmented, model = run_setup("frozen backbone", 1, seed=0, augment=True)
+    assert (cached.backbone_pictures, augmented.backbone_pictures) == (929, 5_219)
+    assert all(torch.equal(t, shipped[k]) for k, t in model.features.state_dict().items())
+    assert AUGMENTED.backbone_pictures["frozen backbone"] == {"cached or plain": 929, "augmented": 5_219}
+    for setup in ("from scratch", "fine-tune, low lr"):
+        assert AUGMENTED.backbone_pictures[setup] == {"cached or plain": 5_219, "augmented": 5_219}
+    assert "929 pictures" in _markdown("l04-aug-table-md") and "5,219 pictures" in _markdown("l04-aug-table-md")
+    with pytest.raises(ValueError, match="cannot be trained with augmentation"):
+        run_setup("recipe", 1, seed=0, augment=True)
+
+
+def test_augmentation_pays_most_with_few_labels_and_a_backbone_that_trains():
+    """At one label per digit, does augmentation gain most for fine-tuning (7 points, every seed), then
+    scratch (5), then the frozen backbone (2, four seeds of five); do the gains shrink with labels and stay
+    under a point at ten; and does augmented fine-tuning tie or beat the cached frozen backbone in every seed,
+    within a point of the recipe without augmentation?"""
+    gain = {s: {c: statistics.fmean(_gains(s, c)) for c in AUGMENTATION_LABEL_COUNTS} for s in AUGMENTATION_SETUPS}
+    assert gain["fine-tune, low lr"][1] > gain["from scratch"][1] > gain["frozen backbone"][1] > 0
+    assert [round(100 * gain[s][1]) for s in AUGMENTATION_SETUPS] == [5, 2, 7]
+    assert [round(100 * gain[s][3]) for s in AUGMENTATION_SETUPS] == [4, 1, 3]
+    assert all(g > 0 for count in (1, 3) for g in _gains("fine-tune, low lr", count))
+    assert sum(g > 0 for g in _gains("frozen backbone", 1)) == 4
+    assert all(gain[s][1] > gain[s][3] > gain[s][10] for s in AUGMENTATION_SETUPS)
+    assert all(abs(gain[s][10]) < 0.01 for s in AUGMENTATION_SETUPS)
+    assert (round(100 * min(gain[s][10] for s in AUGMENTATION_SETUPS), 1),
+            round(100 * max(gain[s][10] for s in AUGMENTATION_SETUPS), 1)) == (-0.6, 0.7)
+    ties_or_wins = [a - b for a, b in zip(AUGMENTED.cells["fine-tune, low lr"][1].accuracies,
+                                           CURVE.cells["frozen backbone"][1].accuracies, strict=True)]
+    assert all(d >= 0 for d in ties_or_wins) and sum(d == 0 for d in ties_or_wins) == 1
+    augmented_fine_tuning, recipe = AUGMENTED.cells["fine-tune, low lr"][1].mean, CURVE.cells["recipe"][1].mean
+    assert (round(100 * augmented_fine_tuning, 1), round(100 * recipe, 1)) == (75.1, 75.3)
+    means = {s: (round(100 * CURVE.cells[s][1].mean, 1), round(100 * AUGMENTED.cells[s][1].mean, 1))
+             for s in AUGMENTATION_SETUPS}
+    assert means == {"from scratch": (61.3, 66.6), "frozen backbone": (72.4, 74.5), "fine-tune, low lr": (68.0, 75.1)}
+    text = _markdown("l04-aug-read")
+    for quoted in ("(68% to 75%, in every one of the five seeds)", "5 points (61% to 67%)",
+                   "2 points (72% to 74.5%, in four seeds of five)", "in the same order, 3, 4 and 1 points",
+                   "every gain is below one point (−0.6 to +0.7)", "in one seed and ahead in the other four",
+                   "(75.1% against 75.3%)"):
+        assert quoted in text, quoted

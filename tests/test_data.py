@@ -13,6 +13,25 @@ def test_images_are_scaled_to_unit_range():
     assert set(labels.tolist()) == set(range(10))
 
 
+def test_the_digits_are_exactly_scikit_learns_read_without_importing_it():
+    """Are the digits, read straight from scikit-learn's bundled file, bit for bit what
+    load_digits() gives, without scikit-learn being imported to read them?"""
+    import subprocess
+    import sys
+
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    images, labels = load_digits_tensors()
+    assert torch.equal(images, torch.tensor(digits.images / 16.0, dtype=torch.float32).unsqueeze(1))
+    assert torch.equal(labels, torch.tensor(digits.target, dtype=torch.int64))
+    imported = subprocess.run(
+        [sys.executable, "-c", "import sys; from freezelab.data import load_digits_tensors; load_digits_tensors(); "
+                               "print('sklearn' in sys.modules)"],
+        capture_output=True, text=True, check=True)
+    assert imported.stdout.strip() == "False"
+
+
 def test_tasks_split_the_digits_without_overlap():
     """Do the source and target tasks use their own digits, few labels, and disjoint test sets?"""
     tasks = digit_tasks(labels_per_class=7, seed=3)

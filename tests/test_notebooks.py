@@ -16,18 +16,33 @@ def test_solution_notebook_runs_top_to_bottom(path, tmp_path):
 
 @pytest.mark.parametrize("path", learner_notebooks(), ids=notebook_id)
 def test_learner_notebook_stops_only_at_an_unanswered_exercise(path, tmp_path):
-    """Does the learner copy run cleanly up to its first exercise and fail there with nbgrader's stub?"""
-    execution = execute_copy(path, tmp_path)
+    """Does the learner copy run cleanly up to its first exercise and fail there with nbgrader's stub?
+    And, run on cell by cell without answering anything, does every check cell of a lesson fail with
+    an AssertionError that says what is missing (or the stub's NotImplementedError, where it calls the
+    learner's function), never a NameError or another bare error, while nothing else fails?"""
+    execution = execute_copy(path, tmp_path, allow_errors=True)
     cells = execution.notebook.cells
+    errors = execution.errors()
     has_exercises = any(nbgrader_role(cell) and "solution" in nbgrader_role(cell) for cell in cells)
-    if execution.error is None:
+    if not errors:
         assert not has_exercises, "the learner copy ran to the end although it has unanswered exercises"
         return
-    assert execution.error.ename == "NotImplementedError", (
-        f"{notebook_id(path)} failed with {execution.error.ename} in cell {execution.error_cell}, "
-        f"not at an exercise stub:\n{execution.error}")
-    role = nbgrader_role(cells[execution.error_cell])
-    assert role is not None, f"cell {execution.error_cell} raised NotImplementedError but is no exercise or check"
+    first_cell, first_name, first_message = errors[0]
+    assert first_name == "NotImplementedError", (
+        f"{notebook_id(path)} failed with {first_name} in cell {first_cell}, not at an exercise stub:\n{first_message}")
+    role = nbgrader_role(cells[first_cell])
+    assert role is not None, f"cell {first_cell} raised NotImplementedError but is no exercise or check"
     first_exercise = next(index for index, cell in enumerate(cells)
                           if nbgrader_role(cell) and "solution" in nbgrader_role(cell))
-    assert execution.error_cell >= first_exercise
+    assert first_cell >= first_exercise
+    if path.parent.name != "lessons":
+        return
+    for index, name, message in errors:
+        role = nbgrader_role(cells[index])
+        assert role is not None, f"cell {index}, no exercise or check, raised {name}: {message}"
+        if role == "test":
+            assert name in ("AssertionError", "NotImplementedError"), f"check cell {index} raised {name}: {message}"
+            assert name == "NotImplementedError" or message.strip(), f"check cell {index} failed without a word"
+    failed = {index for index, _, _ in errors}
+    passed = [index for index, cell in enumerate(cells) if nbgrader_role(cell) == "test" and index not in failed]
+    assert not passed, f"check cells {passed} passed although their exercises were not answered"

@@ -7,7 +7,10 @@ a *source* task (digits 0-4) on which a network learns its features, and a *targ
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -17,13 +20,38 @@ SOURCE_DIGITS = (0, 1, 2, 3, 4)
 TARGET_DIGITS = (5, 6, 7, 8, 9)
 
 
+def _digits_file() -> Path | None:
+    """scikit-learn's bundled ``digits.csv.gz``, found without importing scikit-learn."""
+    spec = importlib.util.find_spec("sklearn")  # finds the package; runs none of its code
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data" / "digits.csv.gz"
+    return path if path.is_file() else None
+
+
+@cache
+def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """The 1,797 digits (pixel values 0-16) and their labels, read once per process.
+
+    The file is the one ``sklearn.datasets.load_digits()`` reads, parsed the same way (the tests
+    compare the two); reading it directly saves the two seconds that importing
+    ``sklearn.datasets`` takes, in every lesson that uses the digits.
+    """
+    path = _digits_file()
+    if path is None:  # a scikit-learn that keeps the file elsewhere: ask it
+        from sklearn.datasets import load_digits
+
+        digits = load_digits()
+        return digits.images, digits.target
+    data = np.loadtxt(path, delimiter=",")
+    return data[:, :-1].reshape(-1, 8, 8), data[:, -1].astype(int)
+
+
 def load_digits_tensors() -> tuple[torch.Tensor, torch.Tensor]:
     """All digits as ``(N, 1, 8, 8)`` float images in [0, 1] and ``(N,)`` integer labels."""
-    from sklearn.datasets import load_digits  # imported here: scikit-learn is slow to import
-
-    digits = load_digits()
-    images = torch.tensor(digits.images / 16.0, dtype=torch.float32).unsqueeze(1)
-    labels = torch.tensor(digits.target, dtype=torch.int64)
+    pixels, target = _digits_arrays()
+    images = torch.tensor(pixels / 16.0, dtype=torch.float32).unsqueeze(1)
+    labels = torch.tensor(target, dtype=torch.int64)
     return images, labels
 
 

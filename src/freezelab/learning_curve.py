@@ -19,12 +19,19 @@ the best validation accuracy (early stopping); only that state is scored on the 
   rising from 1e-4 (``conv1``) to 1e-3 (``head``), the optimizer rebuilt for the new stage.
 - ``recipe, gradual``: the head first, then one block more per stage from the top, each added
   to the same optimizer as a parameter group with its own rate.
+
+With ``augment=True`` (:class:`Augmentation`), every training batch is distorted afresh; the frozen
+backbone then runs on every batch, since features cached once are those of undistorted pictures.
+:func:`augmentation_table` trains scratch, the frozen backbone and fine-tuning that way at 1, 3 and
+10 labels per digit; :func:`feature_change` measures how far a distorted picture's features are from
+the cached ones.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import math
 import statistics
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -124,6 +131,43 @@ def _small_model_settings():
             torch.set_flush_denormal(False)
 
 
+# --- augmentation ----------------------------------------------------------------------------------
+
+
+class Augmentation:
+    """Random small distortions of preprocessed 8x8 digits, a fresh draw for every batch.
+
+    Each picture is rotated by up to ``degrees``, scaled by a factor in ``scale`` and shifted by up
+    to ``shift`` pixels in each direction (bilinear resampling); what moves in from the border is
+    background, the value ``preprocess`` gives a blank pixel. The draws come from a generator seeded
+    with ``seed``, so a run with augmentation is as reproducible as one without.
+    """
+
+    def __init__(self, preprocess: Preprocess, seed: int, degrees: float = 12.0,
+                 scale: tuple[float, float] = (0.9, 1.1), shift: float = 1.0) -> None:
+        self.background = preprocess(torch.zeros(())).item()
+        self.generator = torch.Generator().manual_seed(seed)
+        self.degrees, self.scale, self.shift = degrees, scale, shift
+
+    def _uniform(self, count: int, low: float, high: float) -> torch.Tensor:
+        return low + (high - low) * torch.rand(count, generator=self.generator)
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        count, _, height, _ = images.shape
+        angle = self._uniform(count, -self.degrees, self.degrees) * math.pi / 180
+        scale = self._uniform(count, *self.scale)
+        # affine_grid measures shifts in half-widths of the picture: one pixel of eight is 2 / 8.
+        shift = self.shift * 2 / height
+        theta = torch.zeros(count, 2, 3)
+        theta[:, 0, 0], theta[:, 0, 1] = torch.cos(angle) / scale, -torch.sin(angle) / scale
+        theta[:, 1, 0], theta[:, 1, 1] = torch.sin(angle) / scale, torch.cos(angle) / scale
+        theta[:, 0, 2], theta[:, 1, 2] = self._uniform(count, -shift, shift), self._uniform(count, -shift, shift)
+        grid = nn.functional.affine_grid(theta, list(images.shape), align_corners=False)
+        moved = nn.functional.grid_sample(images - self.background, grid, mode="bilinear", padding_mode="zeros",
+                                          align_corners=False)
+        return moved + self.background
+
+
 # --- training --------------------------------------------------------------------------------------
 
 
@@ -140,6 +184,9 @@ class Run:
     best_validation: float = 0.0
     test_accuracy: float = 0.0
     seconds: float = 0.0
+    #: How many pictures went through ``model.features`` (the backbone), training, validation and
+    #: test together: the work a cache saves, counted exactly.
+    backbone_pictures: int = 0
 
 
 @torch.no_grad()
@@ -153,10 +200,12 @@ def _accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> f
 
 
 def _fit(model: nn.Module, optimizer: list[dict] | torch.optim.Optimizer, train: Split, validation: Split,
-         steps: int, seed: int, run: Run, step_offset: int = 0, best: tuple[float, dict] | None = None):
+         steps: int, seed: int, run: Run, step_offset: int = 0, best: tuple[float, dict] | None = None,
+         augmentation: Augmentation | None = None):
     """Train for ``steps`` steps on shuffled batches; keep the best validation state.
 
-    ``optimizer`` is an optimizer, or parameter groups for a new Adam.
+    ``optimizer`` is an optimizer, or parameter groups for a new Adam. With an ``augmentation``,
+    every batch is distorted afresh before it goes in (the validation split never is).
     """
     if not isinstance(optimizer, torch.optim.Optimizer):
         optimizer = torch.optim.Adam(optimizer)
@@ -171,7 +220,8 @@ def _fit(model: nn.Module, optimizer: list[dict] | torch.optim.Optimizer, train:
         position += BATCH_SIZE
         train_mode(model)  # frozen BatchNorm layers stay in eval mode
         optimizer.zero_grad(set_to_none=True)
-        nn.functional.cross_entropy(model(train.images[batch]), train.labels[batch]).backward()
+        images = train.images[batch] if augmentation is None else augmentation(train.images[batch])
+        nn.functional.cross_entropy(model(images), train.labels[batch]).backward()
         optimizer.step()
         if step % EVALUATE_EVERY == 0 or step == steps:
             accuracy = _accuracy(model, validation.images, validation.labels)
@@ -210,20 +260,30 @@ def new_model(setup: str, seed: int, weights: GlyphNet_Weights | None = GlyphNet
     return model
 
 
+#: The set-ups that :func:`run_setup` can train with augmentation (the recipes start on cached features).
+AUGMENTABLE_SETUPS = ("from scratch", "frozen backbone", "partly frozen", "fine-tune, low lr")
+
+
 def run_setup(setup: str, labels_per_class: int | str, seed: int, cut: int = 2,
               weights: GlyphNet_Weights = GlyphNet_Weights.DEFAULT, steps: int = STEPS,
-              preprocess: Preprocess | None = None) -> tuple[Run, GlyphNet]:
+              preprocess: Preprocess | None = None, augment: bool = False) -> tuple[Run, GlyphNet]:
     """Train one set-up on one draw of the target task; return the run and the model it kept.
+
+    With ``augment``, every training batch is distorted afresh (:class:`Augmentation`); a frozen
+    backbone then runs on every batch instead of on features cached once, since the features of a
+    distorted picture are not those of the picture.
 
     Denormal numbers are flushed to zero while it runs: once a few-label run fits its images,
     its gradients shrink into the denormal range, where a CPU computes up to ten times slower.
     """
+    if augment and setup not in AUGMENTABLE_SETUPS:
+        raise ValueError(f"{setup!r} cannot be trained with augmentation; one of {AUGMENTABLE_SETUPS} can")
     with _small_model_settings():
-        return _run_setup(setup, labels_per_class, seed, cut, weights, steps, preprocess)
+        return _run_setup(setup, labels_per_class, seed, cut, weights, steps, preprocess, augment)
 
 
 def _run_setup(setup: str, labels_per_class: int | str, seed: int, cut: int, weights: GlyphNet_Weights,
-               steps: int, preprocess: Preprocess | None) -> tuple[Run, GlyphNet]:
+               steps: int, preprocess: Preprocess | None, augment: bool = False) -> tuple[Run, GlyphNet]:
     started = time.perf_counter()
     preprocess = preprocess if preprocess is not None else weights.transforms()
     data = target_splits(labels_per_class, seed)
@@ -231,7 +291,14 @@ def _run_setup(setup: str, labels_per_class: int | str, seed: int, cut: int, wei
                                                                                 data.test))
     run = Run(setup, labels_per_class, seed)
     model = new_model(setup, seed, weights, cut)
-    if setup == "frozen backbone":
+    counter = model.features.register_forward_pre_hook(lambda _, inputs: _count_pictures(run, inputs))
+    augmentation = Augmentation(preprocess, seed=10_000 + seed) if augment else None
+    if setup == "frozen backbone" and augment:
+        # No cache: the frozen backbone (BatchNorm in eval mode) runs on every distorted batch.
+        best = _fit(model, [{"params": model.head.parameters(), "lr": 1e-2}], train, validation, steps, seed, run,
+                    augmentation=augmentation)
+        model.load_state_dict(best[1])
+    elif setup == "frozen backbone":
         _head_on_cached_features(model, train, validation, seed, run, steps)
     elif setup == "recipe":
         head_steps = steps // 3
@@ -251,11 +318,16 @@ def _run_setup(setup: str, labels_per_class: int | str, seed: int, cut: int, wei
         else:  # partly frozen
             body = [p for p in model.features.parameters() if p.requires_grad]
             groups = [{"params": body, "lr": 1e-3}, {"params": model.head.parameters(), "lr": 1e-2}]
-        best = _fit(model, groups, train, validation, steps, seed, run)
+        best = _fit(model, groups, train, validation, steps, seed, run, augmentation=augmentation)
         model.load_state_dict(best[1])
     run.test_accuracy = _accuracy(model, test.images, test.labels)
     run.seconds = time.perf_counter() - started
+    counter.remove()
     return run, model
+
+
+def _count_pictures(run: Run, inputs: tuple[torch.Tensor, ...]) -> None:
+    run.backbone_pictures += len(inputs[0])
 
 
 # --- BatchNorm in a frozen backbone, three ways ------------------------------------------------------
@@ -480,6 +552,107 @@ def format_table(table: dict[str, dict[int | str, Cell]]) -> str:
     for setup, row in table.items():
         lines.append(f"{setup:<20}" + "".join(f"{str(row[c]):>16}" for c in counts))
     return "\n".join(lines)
+
+
+# --- what augmentation buys ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class FeatureChange:
+    """How far the backbone's features of a distorted copy are from those of the picture itself
+    (``moved``), and how far the features of pictures of other digits are (``apart``), both
+    relative to the length of the picture's own features, averaged over the pictures."""
+
+    moved: float
+    apart: float
+
+
+def feature_change(weights: GlyphNet_Weights | None = GlyphNet_Weights.DEFAULT, labels_per_class: int | str = 10,
+                   seed: int = 0) -> FeatureChange:
+    """What a cache of features would get wrong under augmentation: the frozen backbone (eval mode)
+    on the training pictures of one draw, and on one fresh distortion of each. ``weights=None``
+    measures the same for random weights (``torch.manual_seed(seed)``), the control."""
+    preprocess = GlyphNet_Weights.DEFAULT.transforms()
+    split = target_splits(labels_per_class, seed).train
+    pictures = preprocess(split.images)
+    distorted = Augmentation(preprocess, seed=seed)(pictures)
+    torch.manual_seed(seed)
+    backbone = glyphnet(weights=weights, num_classes=10).features.eval()
+    with torch.no_grad():
+        cached, fresh = backbone(pictures), backbone(distorted)
+    length = cached.norm(dim=1)
+    other_digit = split.labels[:, None] != split.labels[None, :]
+    apart = (torch.cdist(cached, cached) * other_digit).sum(dim=1) / other_digit.sum(dim=1)
+    return FeatureChange(moved=((fresh - cached).norm(dim=1) / length).mean().item(),
+                         apart=(apart / length).mean().item())
+
+
+#: The set-ups and label counts of lesson 04's augmentation experiment.
+AUGMENTATION_SETUPS = ("from scratch", "frozen backbone", "fine-tune, low lr")
+AUGMENTATION_LABEL_COUNTS = (1, 3, 10)
+
+
+@dataclass(frozen=True)
+class AugmentationTable:
+    """Test accuracy with augmentation (a :class:`Cell` per set-up and label count) and, per set-up,
+    the mean number of pictures its runs sent through the backbone with and without augmentation
+    (at one label per digit). The figures *without* augmentation are the learning curve's."""
+
+    cells: dict[str, dict[int | str, Cell]]
+    backbone_pictures: dict[str, dict[str, int]]
+    seconds: float
+
+    def table(self, curve: Curve) -> str:
+        """Mean ± spread without and with augmentation, and the gain, per set-up and label count."""
+        counts = list(next(iter(self.cells.values())))
+        lines = [f"{'labels per digit':<36}" + "".join(f"{str(c):>16}" for c in counts)]
+        for setup, row in self.cells.items():
+            lines.append(f"{setup + ', as in the curve':<36}" + "".join(f"{str(curve.cells[setup][c]):>16}"
+                                                                       for c in counts))
+            lines.append(f"{setup + ', augmented':<36}" + "".join(f"{str(row[c]):>16}" for c in counts))
+            lines.append(f"{'  gain':<36}" + "".join(f"{row[c].mean - curve.cells[setup][c].mean:>+16.1%}"
+                                                     for c in counts))
+        return "\n".join(lines)
+
+
+def augmentation_table(setups: Sequence[str] = AUGMENTATION_SETUPS,
+                       label_counts: Iterable[int | str] = AUGMENTATION_LABEL_COUNTS,
+                       seeds: Sequence[int] = range(5), show_progress: bool = True) -> AugmentationTable:
+    """Every set-up, label count and seed of the learning curve again, with augmentation."""
+    started = time.perf_counter()
+    label_counts, seeds = list(label_counts), list(seeds)
+    jobs = [(setup, count, seed) for setup in setups for count in label_counts for seed in seeds]
+    accuracies: dict[str, dict[int | str, list[float]]] = {s: {c: [] for c in label_counts} for s in setups}
+    pictures: dict[str, dict[str, list[int]]] = {s: {"cached or plain": [], "augmented": []} for s in setups}
+    for setup, count, seed in progress(jobs, desc="augmentation", unit="run") if show_progress else jobs:
+        run, _ = run_setup(setup, count, seed, augment=True)
+        accuracies[setup][count].append(run.test_accuracy)
+        if count == 1:
+            pictures[setup]["augmented"].append(run.backbone_pictures)
+            pictures[setup]["cached or plain"].append(run_setup(setup, count, seed)[0].backbone_pictures)
+    cells = {s: {c: Cell(tuple(values)) for c, values in row.items()} for s, row in accuracies.items()}
+    means = {s: {k: round(statistics.fmean(v)) for k, v in row.items() if v} for s, row in pictures.items()}
+    return AugmentationTable(cells, means, time.perf_counter() - started)
+
+
+AUGMENTATION_FILE = Path(__file__).with_name("checkpoints") / "augmentation.json"
+
+
+def save_augmentation(table: AugmentationTable, path: Path = AUGMENTATION_FILE) -> Path:
+    data = {
+        "accuracies": {s: {str(c): list(cell.accuracies) for c, cell in row.items()} for s, row in table.cells.items()},
+        "backbone_pictures_at_1_label": table.backbone_pictures,
+        "seconds": round(table.seconds, 1),
+        "steps": STEPS,
+        "torch_version": torch.__version__.split("+")[0],
+    }
+    path.write_text(json.dumps(data, indent=1) + "\n")
+    return path
+
+
+def load_augmentation(path: Path = AUGMENTATION_FILE) -> AugmentationTable:
+    data = json.loads(path.read_text())
+    cells = {s: {_count(c): Cell(tuple(values)) for c, values in row.items()} for s, row in data["accuracies"].items()}
+    return AugmentationTable(cells, data["backbone_pictures_at_1_label"], data["seconds"])
 
 
 # --- the stored curve that lesson 04 plots ----------------------------------------------------------
