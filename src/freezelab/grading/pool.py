@@ -101,6 +101,10 @@ class _LocalWorker:
             os.killpg(self.process.pid, signal.SIGKILL)
         with suppress(Exception):
             self.process.wait(timeout=30)
+        for pipe in (self.process.stdin, self.process.stdout):
+            with suppress(Exception):
+                if pipe:
+                    pipe.close()
         self.process = None
 
     def close(self) -> None:

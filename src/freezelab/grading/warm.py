@@ -402,6 +402,10 @@ class Zygote:
             os.killpg(self.process.pid, signal.SIGKILL)
         with suppress(Exception):
             self.process.wait(timeout=10)
+        for pipe in (self.process.stdin, self.process.stdout):
+            with suppress(Exception):
+                if pipe:
+                    pipe.close()
         if self.cgroup:
             remove_cgroups(self.cgroup)
         shutil.rmtree(self.scratch, ignore_errors=True)
