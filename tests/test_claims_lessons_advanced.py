@@ -605,11 +605,16 @@ def test_tensor_dataset_of_cached_features_keeps_labels_aligned(tasks):
 def test_eval_mode_and_frozen_batchnorm2d_agree_and_train_bn_stays_within_the_spread():
     """On lesson 04's task (frozen GlyphNet backbone, 10 labels per digit, 5 seeds), do eval-mode
     BatchNorm and FrozenBatchNorm2d give the same accuracy in every seed, and fastai's train_bn a
-    mean within the seed-to-seed spread of eval mode, as lesson 06 says?"""
-    from freezelab.learning_curve import BATCHNORM_CHOICES, run_frozen_batchnorm, with_frozen_batchnorm
+    mean within the seed-to-seed spread of eval mode, as lesson 06 says, and are these the figures
+    lesson 06 has stored?"""
+    from freezelab.learning_curve import BATCHNORM_CHOICES, load_batchnorm, run_frozen_batchnorm, with_frozen_batchnorm
     from freezelab.pretrained import glyphnet
 
     results = {c: [run_frozen_batchnorm(c, 10, seed).test_accuracy for seed in range(5)] for c in BATCHNORM_CHOICES}
+    stored = load_batchnorm()                 # the figures lesson 06 plots: the same, within a test image or so
+    assert list(stored) == list(BATCHNORM_CHOICES)
+    for choice, values in results.items():
+        assert all(abs(new - old) < 0.01 for new, old in zip(values, stored[choice].accuracies, strict=True)), choice
     assert results["eval mode"] == results["FrozenBatchNorm2d"]
     spread = max(results["eval mode"]) - min(results["eval mode"])
     mean = {c: statistics.fmean(v) for c, v in results.items()}
