@@ -7,10 +7,11 @@ Prints the table (mean ± standard deviation over the seeds of the test accuracy
 the step with the best validation accuracy), the cut point that validation chose for the partly
 frozen set-up, how long the whole curve took, then the same set-ups trained with augmentation
 (from scratch, frozen backbone without its cache, fine-tuning; 1, 3 and 10 labels per digit) with
-the pictures each sent through the backbone, and how long lesson 04 takes to run top to bottom in
-a fresh kernel. ``--write`` stores both tables in ``src/freezelab/checkpoints/learning-curve.json``
-and ``augmentation.json``, the figures lesson 04 plots (its tests re-run part of them and compare);
-``--stored`` prints the stored tables without measuring (a few seconds instead of minutes).
+the pictures each sent through the backbone, lesson 06's frozen backbone with its BatchNorm layers
+three ways, and how long lesson 04 takes to run top to bottom in a fresh kernel. ``--write`` stores
+the tables in ``src/freezelab/checkpoints/learning-curve.json``, ``augmentation.json`` and
+``batchnorm.json``, the figures lessons 04 and 06 plot (their tests re-run them, in part or whole,
+and compare); ``--stored`` prints the stored tables without measuring (seconds instead of minutes).
 """
 
 from __future__ import annotations
@@ -31,12 +32,16 @@ def main() -> None:
 
     from freezelab.learning_curve import (
         AUGMENTATION_FILE,
+        BATCHNORM_FILE,
         LEARNING_CURVE_FILE,
         augmentation_table,
+        batchnorm_table,
         learning_curve,
         load_augmentation,
+        load_batchnorm,
         load_curve,
         save_augmentation,
+        save_batchnorm,
         save_curve,
     )
 
@@ -60,6 +65,12 @@ def main() -> None:
                                                                             else ""))
         if arguments.write:
             print("wrote", save_augmentation(augmented, AUGMENTATION_FILE))
+    batchnorm = load_batchnorm() if arguments.stored else batchnorm_table(seeds=range(arguments.seeds))
+    print(f"\nfrozen backbone, 10 labels per digit, its BatchNorm layers three ways ({arguments.seeds} seeds):")
+    for choice, cell in batchnorm.items():
+        print(f"  {choice:18} {cell}   seeds: {', '.join(f'{a:.1%}' for a in cell.accuracies)}")
+    if arguments.write:
+        print("wrote", save_batchnorm(batchnorm, BATCHNORM_FILE))
     if not arguments.skip_notebook:
         from freezelab.execution import execute_copy
         from freezelab.paths import REPO_ROOT

@@ -459,6 +459,36 @@ def test_freezing_late_with_zero_filled_grads_keeps_moving_the_weight(make_optim
     assert not _frozen_weight_moves(make_optimizer, set_to_none=False, rebuild=True)
 
 
+def test_freezing_late_with_grads_set_to_none_keeps_the_old_optimizer_and_its_momentum():
+    """Does zero_grad(set_to_none=False) leave a None gradient None, so that a layer frozen mid-training
+    whose .grad was set to None stays put under the same momentum SGD, while the others keep their
+    momentum and train (lesson 06, exercise 1)?"""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 3))
+    inputs, targets = torch.randn(16, 8), torch.randint(0, 3, (16,))
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
+
+    def step():
+        optimizer.zero_grad(set_to_none=False)
+        nn.functional.cross_entropy(net(inputs), targets).backward()
+        optimizer.step()
+
+    for _ in range(3):
+        step()
+    net[0].requires_grad_(False)
+    for param in net[0].parameters():
+        param.grad = None
+    momentum = optimizer.state[net[2].weight]["momentum_buffer"].clone()
+    frozen, trained = net[0].weight.detach().clone(), net[2].weight.detach().clone()
+    optimizer.zero_grad(set_to_none=False)
+    assert net[0].weight.grad is None                        # None stays None
+    for _ in range(5):
+        step()
+    assert torch.equal(net[0].weight, frozen) and net[0].weight.grad is None
+    assert not torch.equal(net[2].weight, trained)
+    assert not torch.equal(optimizer.state[net[2].weight]["momentum_buffer"], momentum)   # kept, and moving
+
+
 def test_state_dict_does_not_carry_requires_grad():
     """Are the tensors of a saved state dict all requires_grad=False, does loading it into a fresh
     model leave everything trainable, and does loading into a frozen model keep that model's
@@ -605,11 +635,16 @@ def test_tensor_dataset_of_cached_features_keeps_labels_aligned(tasks):
 def test_eval_mode_and_frozen_batchnorm2d_agree_and_train_bn_stays_within_the_spread():
     """On lesson 04's task (frozen GlyphNet backbone, 10 labels per digit, 5 seeds), do eval-mode
     BatchNorm and FrozenBatchNorm2d give the same accuracy in every seed, and fastai's train_bn a
-    mean within the seed-to-seed spread of eval mode, as lesson 06 says?"""
-    from freezelab.learning_curve import BATCHNORM_CHOICES, run_frozen_batchnorm, with_frozen_batchnorm
+    mean within the seed-to-seed spread of eval mode, as lesson 06 says, and are these the figures
+    lesson 06 has stored?"""
+    from freezelab.learning_curve import BATCHNORM_CHOICES, load_batchnorm, run_frozen_batchnorm, with_frozen_batchnorm
     from freezelab.pretrained import glyphnet
 
     results = {c: [run_frozen_batchnorm(c, 10, seed).test_accuracy for seed in range(5)] for c in BATCHNORM_CHOICES}
+    stored = load_batchnorm()                 # the figures lesson 06 plots: the same, within a test image or so
+    assert list(stored) == list(BATCHNORM_CHOICES)
+    for choice, values in results.items():
+        assert all(abs(new - old) < 0.01 for new, old in zip(values, stored[choice].accuracies, strict=True)), choice
     assert results["eval mode"] == results["FrozenBatchNorm2d"]
     spread = max(results["eval mode"]) - min(results["eval mode"])
     mean = {c: statistics.fmean(v) for c, v in results.items()}

@@ -386,6 +386,32 @@ def run_frozen_batchnorm(choice: str, labels_per_class: int | str, seed: int,
     return run
 
 
+def batchnorm_table(labels_per_class: int | str = 10, seeds: Sequence[int] = range(5),
+                    show_progress: bool = True) -> dict[str, Cell]:
+    """Test accuracy of the frozen backbone with its BatchNorm layers handled each of the three ways
+    (:data:`BATCHNORM_CHOICES`), over ``seeds``: the figures lesson 06 plots."""
+    jobs = [(choice, seed) for choice in BATCHNORM_CHOICES for seed in seeds]
+    accuracies: dict[str, list[float]] = {choice: [] for choice in BATCHNORM_CHOICES}
+    for choice, seed in progress(jobs, desc="BatchNorm, three ways", unit="run") if show_progress else jobs:
+        accuracies[choice].append(run_frozen_batchnorm(choice, labels_per_class, seed).test_accuracy)
+    return {choice: Cell(tuple(values)) for choice, values in accuracies.items()}
+
+
+BATCHNORM_FILE = Path(__file__).with_name("checkpoints") / "batchnorm.json"
+
+
+def save_batchnorm(table: dict[str, Cell], path: Path = BATCHNORM_FILE) -> Path:
+    data = {"labels_per_class": 10, "accuracies": {choice: list(cell.accuracies) for choice, cell in table.items()},
+            "steps": STEPS, "torch_version": torch.__version__.split("+")[0]}
+    path.write_text(json.dumps(data, indent=1) + "\n")
+    return path
+
+
+def load_batchnorm(path: Path = BATCHNORM_FILE) -> dict[str, Cell]:
+    data = json.loads(path.read_text())
+    return {choice: Cell(tuple(values)) for choice, values in data["accuracies"].items()}
+
+
 # --- what the frozen features hold, depth by depth -------------------------------------------------
 
 
