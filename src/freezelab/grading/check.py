@@ -61,7 +61,7 @@ def check_notebook(path: Path, assignment: str | None = None, html: Path | None 
     with tempfile.TemporaryDirectory(prefix="freezelab-check-") as scratch:
         course = Course(Path(scratch))
         submission = Submission(assignment, LEARNER)
-        folder = course.submitted_dir / LEARNER / assignment
+        folder = course.submitted_path(submission)
         folder.mkdir(parents=True)
         shutil.copyfile(path, folder / f"{notebook}.ipynb")
         for sibling in companion_files(path, assignment):  # the mastery quiz's answers file, for one

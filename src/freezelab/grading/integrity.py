@@ -208,9 +208,42 @@ def cell_source(cell: Mapping) -> str:
     return "".join(source) if isinstance(source, list) else str(source)
 
 
+def _has_roles(cell: NotebookNode) -> bool:
+    """Whether nbgrader's role tests can read the cell (they assume ``metadata.nbgrader`` is a dict)."""
+    return isinstance(cell.get("metadata", {}).get("nbgrader"), dict)
+
+
 def is_test_cell(cell: NotebookNode) -> bool:
     """An autograded test cell of a notebook (what :attr:`ExpectedCell.is_test` is in a layout)."""
-    return cell.cell_type == "code" and bool(is_grade(cell)) and not is_solution(cell) and not is_task(cell)
+    return (
+        cell.cell_type == "code"
+        and _has_roles(cell)
+        and bool(is_grade(cell))
+        and not is_solution(cell)
+        and not is_task(cell)
+    )
+
+
+def is_answer_cell(cell: NotebookNode) -> bool:
+    """A cell the learner answers in (nbgrader's solution cell)."""
+    return _has_roles(cell) and bool(is_solution(cell))
+
+
+def is_read_only_cell(cell: NotebookNode) -> bool:
+    """A cell nbgrader restores from the master (test cells included, answer cells never)."""
+    return _has_roles(cell) and bool(is_locked(cell))
+
+
+def is_scored_cell(cell: NotebookNode) -> bool:
+    """A cell that carries points: a test cell, a graded answer or a task."""
+    return _has_roles(cell) and bool(is_grade(cell) or is_task(cell))
+
+
+def cell_role(cell: NotebookNode) -> str:
+    """What a learner is told a cell of the master is: a test cell, an answer cell or a read-only cell."""
+    if is_answer_cell(cell):
+        return "answer cell"
+    return "test cell" if _has_roles(cell) and is_grade(cell) else "read-only cell"
 
 
 def nbgrader_metadata(cell: Mapping) -> dict:
@@ -256,7 +289,7 @@ def layout_from_notebook(master: Mapping) -> AssignmentLayout:
 
 def _is_tracked(cell: NotebookNode) -> bool:
     """A cell nbgrader keeps in the gradebook (its SaveCells' test): graded, answer, read-only or task."""
-    return bool(is_grade(cell) or is_solution(cell) or is_locked(cell) or is_task(cell))
+    return _has_roles(cell) and bool(is_grade(cell) or is_solution(cell) or is_locked(cell) or is_task(cell))
 
 
 def _metadata_changes(meta: Mapping, expected: ExpectedCell) -> list[str]:

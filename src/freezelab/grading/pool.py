@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import selectors
-import signal
 import subprocess
 import sys
 import threading
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import freezelab
+from freezelab.grading.sandbox import close_process
 from freezelab.grading.worker import Job, Result, grade_on_this_worker, receive, send
 
 OnEvent = Callable[[str, Job, Any], None]
@@ -97,14 +97,7 @@ class _LocalWorker:
     def stop(self) -> None:
         if self.process is None:
             return
-        with suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        with suppress(Exception):
-            self.process.wait(timeout=30)
-        for pipe in (self.process.stdin, self.process.stdout):
-            with suppress(Exception):
-                if pipe:
-                    pipe.close()
+        close_process(self.process, wait=30)
         self.process = None
 
     def close(self) -> None:

@@ -63,8 +63,13 @@ from freezelab.grading.integrity import (
     AssignmentLayout,
     ExpectedCell,
     Problem,
+    cell_role,
     heading_titles,
     inspect_and_repair,
+    is_answer_cell,
+    is_read_only_cell,
+    is_scored_cell,
+    is_test_cell,
     nbgrader_metadata,
     normalise_source,
     problems_of,
@@ -148,19 +153,15 @@ class InspectSubmission(NbGraderPreprocessor):
         return nb, resources
 
 
-def _is_test(cell: NotebookNode) -> bool:
-    meta = nbgrader_metadata(cell)
-    return cell.cell_type == "code" and bool(meta.get("grade")) and not meta.get("solution")
-
-
 def _learners_code(cell: NotebookNode, layout: AssignmentLayout) -> bool:
     """Whether the learner wrote or changed this code cell: their own cells, answers, and edited instructor cells."""
-    meta = nbgrader_metadata(cell)
-    if cell.cell_type != "code" or _is_test(cell) or meta.get("locked"):
+    if cell.cell_type != "code" or is_read_only_cell(cell):
         return False
-    expected = layout.by_id().get(meta.get("grade_id"))
+    expected = layout.by_id().get(nbgrader_metadata(cell).get("grade_id"))
     return (
-        expected is None or meta.get("solution") or normalise_source(cell.source) != normalise_source(expected.source)
+        expected is None
+        or is_answer_cell(cell)
+        or normalise_source(cell.source) != normalise_source(expected.source)
     )
 
 
@@ -191,7 +192,7 @@ def tampering_problems(
         later = tuple(
             nbgrader_metadata(c)["grade_id"]
             for c in nb.cells[index + 1 :]
-            if _is_test(c) and nbgrader_metadata(c).get("grade_id") not in {None, *marked_outside}
+            if is_test_cell(c) and nbgrader_metadata(c).get("grade_id") not in {None, *marked_outside}
         )
         if not later:
             continue  # nothing is tested after it: it cannot have changed a verdict
@@ -221,7 +222,7 @@ class InsertChallenges(NbGraderPreprocessor):
         for cell in nb.cells:
             task = nbgrader_metadata(cell).get("grade_id")
             call = f'hidden_tests("{task}", globals())'
-            if _is_test(cell) and task in GENERATORS and call in cell.source:
+            if is_test_cell(cell) and task in GENERATORS and call in cell.source:
                 cases = cases_for(task, info["assignment"], info["student"], secret)
                 literal = f"__import__('json').loads({json.dumps(cases)!r})"
                 cell.source = cell.source.replace(call, f'hidden_tests("{task}", globals(), cases={literal})')
@@ -240,15 +241,10 @@ class ZeroAffectedTests(NbGraderPreprocessor):
 
 def _describe_cell(cell: NotebookNode, index: int, titles: dict[str, str] | None = None) -> str:
     """``Task 3 · Title: the test cell `id` ``, or ``Cell 12 (one of your own)``."""
-    meta = nbgrader_metadata(cell)
-    grade_id = meta.get("grade_id")
+    grade_id = nbgrader_metadata(cell).get("grade_id")
     if not grade_id:
         return f"Cell {index + 1} (one of your own)"
-    role = (
-        "test cell"
-        if meta.get("grade") and not meta.get("solution")
-        else ("answer cell" if meta.get("solution") else "read-only cell")
-    )
+    role = cell_role(cell)
     title = (titles or {}).get(grade_id)
     return f"{title}: the {role} `{grade_id}`" if title else f"The {role} `{grade_id}`"
 
@@ -445,8 +441,7 @@ class ResilientExecute(Execute):
         try:
             return super().preprocess_cell(cell, resources, index)
         finally:
-            meta = nbgrader_metadata(cell)
-            part = "hidden_tests" if meta.get("grade") and not meta.get("solution") else "learner_code"
+            part = "hidden_tests" if is_test_cell(cell) else "learner_code"
             STOPWATCH[part] = STOPWATCH.get(part, 0.0) + time.perf_counter() - started
 
 
@@ -466,17 +461,16 @@ def execution_problems(nb: NotebookNode) -> list[Problem]:
         errors = [o for o in cell.get("outputs", []) if o.output_type == "error"]
         if not errors or any(o.ename in _REPORTED_ELSEWHERE for o in errors):
             continue
-        meta = nbgrader_metadata(cell)
-        grade_id = meta.get("grade_id")
+        grade_id = nbgrader_metadata(cell).get("grade_id")
         timeout = next((o for o in errors if o.ename == "CellTimeoutError"), None)
-        is_test = bool(meta.get("grade")) and not meta.get("solution")
+        is_test = is_test_cell(cell)
         if is_test and timeout is None:
             continue
         error = timeout or errors[0]
         evalue = " ".join(str(error.get("evalue", "")).split())[:300]
         what = f"{error.ename}: {evalue}" if evalue else error.ename
         where = _describe_cell(cell, index, titles)
-        consequence = " The tests that use it could not run." if meta.get("solution") and not is_test else ""
+        consequence = " The tests that use it could not run." if is_answer_cell(cell) else ""
         problems.append(Problem("error", grade_id, f"{where} stopped with {what}.{consequence}"))
     return problems
 
@@ -649,8 +643,7 @@ class HideHiddenTests(NbGraderPreprocessor):
             return cell, resources
         cell.source = strip_hidden_tests(cell.source)
         cell.outputs = [o for o in cell.get("outputs", []) if not reports_in([o])]  # the probe's raw report
-        meta = nbgrader_metadata(cell)
-        if meta.get("grade") and not meta.get("solution"):
+        if is_test_cell(cell):
             visible = {line.strip() for line in cell.source.split("\n") if line.strip()}
             for output in cell.get("outputs", []):
                 if output.output_type == "error":
@@ -683,9 +676,9 @@ def grading_report(nb: NotebookNode) -> str:
     titles = record.get("titles", {})
     rows, score, maximum = [], 0.0, 0.0
     for cell in nb.cells:
-        meta = nbgrader_metadata(cell)
-        if not (meta.get("grade") or meta.get("task")):
+        if not is_scored_cell(cell):
             continue
+        meta = nbgrader_metadata(cell)
         got, out_of = meta.get("score"), meta.get("points")
         score += got or 0.0
         maximum += out_of or 0.0
@@ -694,7 +687,7 @@ def grading_report(nb: NotebookNode) -> str:
         elif got is None:
             result = "to be graded by hand"
         else:
-            result = first_error(cell) or ("no answer" if meta.get("solution") else "partial credit")
+            result = first_error(cell) or ("no answer" if is_answer_cell(cell) else "partial credit")
         title = titles.get(meta["grade_id"], meta["grade_id"])
         rows.append(
             f"| {html.escape(title)} | `{meta['grade_id']}` | {_points(got)} / {_points(out_of)} | "
@@ -825,7 +818,7 @@ class LabelGradedCells(NbGraderPreprocessor):
         titles = nb.metadata.get(METADATA_KEY, {}).get("titles", {})
         tests_by_title: dict[str, list[str]] = {}
         for cell in nb.cells:
-            if _is_test(cell) and nbgrader_metadata(cell).get("grade_id"):
+            if is_test_cell(cell) and nbgrader_metadata(cell).get("grade_id"):
                 grade_id = nbgrader_metadata(cell)["grade_id"]
                 tests_by_title.setdefault(titles.get(grade_id, ""), []).append(grade_id)
         for cell in nb.cells:
@@ -834,7 +827,7 @@ class LabelGradedCells(NbGraderPreprocessor):
             if not title:
                 continue
             group = tests_by_title.get(title, [])
-            if _is_test(cell) and len(group) > 1:
+            if is_test_cell(cell) and len(group) > 1:
                 title = f"{title} (test {group.index(grade_id) + 1} of {len(group)})"
             cell.metadata.setdefault(METADATA_KEY, {})["label"] = title
         return nb, resources

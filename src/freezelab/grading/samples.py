@@ -25,7 +25,7 @@ from typing import Any
 import nbformat
 from nbformat import NotebookNode
 
-from freezelab.grading.integrity import nbgrader_metadata
+from freezelab.grading.integrity import is_answer_cell, nbgrader_metadata
 from freezelab.paths import NOTEBOOKS_DIR, SOLUTIONS_DIR
 
 FREEZE = "freeze-it-yourself"
@@ -74,14 +74,13 @@ def solution_answers(assignment: str, notebook: str, solutions_dir: Path = SOLUT
     master = nbformat.read(solutions_dir / assignment / f"{notebook}.ipynb", as_version=4)
     answers = {}
     for cell in master.cells:
-        meta = nbgrader_metadata(cell)
-        if meta.get("solution"):
+        if is_answer_cell(cell):
             lines = [
                 line
                 for line in cell.source.split("\n")
                 if "### BEGIN SOLUTION" not in line and "### END SOLUTION" not in line
             ]
-            answers[meta["grade_id"]] = "\n".join(lines)
+            answers[nbgrader_metadata(cell)["grade_id"]] = "\n".join(lines)
     return answers
 
 

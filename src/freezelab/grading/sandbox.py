@@ -209,12 +209,26 @@ def cgroup_report(name: str) -> dict[str, Any]:
     memory, pids = _cgroup("memory", name), _cgroup("pids", name)
     oom = dict(line.split() for line in _read(memory / "memory.oom_control").splitlines() if " " in line)
     events = dict(line.split() for line in _read(pids / "pids.events").splitlines() if " " in line)
+    process_refusals = int(events.get("max", 0))
     return {
         "peak_memory_bytes": int(_read(memory / "memory.max_usage_in_bytes") or 0),
         "memory_cap_hit": int(oom.get("oom_kill", 0)) > 0 or int(_read(memory / "memory.failcnt") or 0) > 0,
         "oom_kills": int(oom.get("oom_kill", 0)),
-        "process_cap_hit": int(events.get("max", 0)) > 0,
+        "process_refusals": process_refusals,
+        "process_cap_hit": process_refusals > 0,
     }
+
+
+def close_process(process: subprocess.Popen[bytes], wait: float) -> None:
+    """Kill a helper's whole process group, reap it, and close the pipes we hold to it."""
+    with suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    with suppress(Exception):
+        process.wait(timeout=wait)
+    for pipe in (process.stdin, process.stdout):
+        with suppress(Exception):
+            if pipe:
+                pipe.close()
 
 
 def remove_cgroups(name: str) -> None:

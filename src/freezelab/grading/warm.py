@@ -47,6 +47,7 @@ from freezelab.grading.sandbox import (
     _read,
     cgroup_report,
     cgroups_available,
+    close_process,
     create_cgroups,
     launcher_command,
     make_scratch,
@@ -353,13 +354,12 @@ class Zygote:
     def _reset_counters(self) -> dict[str, int]:
         if not self.cgroup:
             return {}
-        memory, pids = _cgroup("memory", self.cgroup), _cgroup("pids", self.cgroup)
+        memory = _cgroup("memory", self.cgroup)
         for counter in ("memory.failcnt", "memory.max_usage_in_bytes"):
             with suppress(OSError):
                 (memory / counter).write_text("0")
         report = cgroup_report(self.cgroup)
-        events = dict(line.split() for line in _read(pids / "pids.events").splitlines() if " " in line)
-        return {"oom_kills": report["oom_kills"], "pids_max": int(events.get("max", 0))}
+        return {"oom_kills": report["oom_kills"], "pids_max": report["process_refusals"]}
 
     def spawn(self, argv: list[str], cwd: str, env: dict[str, str], cpu_seconds: int) -> ForkedKernel:
         self._own()
@@ -384,28 +384,19 @@ class Zygote:
         report: dict[str, Any] = {"memory_limit": self.limits.memory_words(), "exit_code": kernel.poll()}
         if self.cgroup:
             now = cgroup_report(self.cgroup)
-            pids = _cgroup("pids", self.cgroup)
-            events = dict(line.split() for line in _read(pids / "pids.events").splitlines() if " " in line)
             report.update(
                 peak_memory_bytes=max(0, now["peak_memory_bytes"] - self.baseline_bytes),
                 memory_cap_hit=now["oom_kills"] > kernel.counters.get("oom_kills", 0)
                 or (now["memory_cap_hit"] and not now["oom_kills"]),
                 oom_kills=now["oom_kills"] - kernel.counters.get("oom_kills", 0),
-                process_cap_hit=int(events.get("max", 0)) > kernel.counters.get("pids_max", 0),
+                process_cap_hit=now["process_refusals"] > kernel.counters.get("pids_max", 0),
             )
         code = report["exit_code"]
         report["cpu_cap_hit"] = code == -signal.SIGXCPU and not report.get("memory_cap_hit")
         return report
 
     def close(self) -> None:
-        with suppress(Exception):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        with suppress(Exception):
-            self.process.wait(timeout=10)
-        for pipe in (self.process.stdin, self.process.stdout):
-            with suppress(Exception):
-                if pipe:
-                    pipe.close()
+        close_process(self.process, wait=10)
         if self.cgroup:
             remove_cgroups(self.cgroup)
         shutil.rmtree(self.scratch, ignore_errors=True)

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+from freezelab.grading.course import Course, Submission
 from freezelab.paths import AUTOGRADER_DIR
 
 
@@ -131,6 +132,7 @@ class GradingWorker:
     def __init__(self, warm_kernels: bool = True) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="freezelab-worker-"))
         self.state, self.source = self.root / "state", self.root / "source"
+        self.course = Course(self.state, solutions_dir=self.source)
         for folder in (self.state, self.source):
             folder.mkdir()
         self.name = f"{socket.gethostname()}:{os.getpid()}"
@@ -192,8 +194,8 @@ class GradingWorker:
         if not secret.exists() or secret.read_bytes() != job.secret:
             secret.write_bytes(job.secret)
             secret.chmod(0o600)
-        submitted = self.state / "submitted" / job.student / job.assignment
-        autograded = self.state / "autograded" / job.student / job.assignment
+        submission = Submission(job.assignment, job.student)
+        submitted, autograded = self.course.submitted_path(submission), self.course.autograded_path(submission)
         write_folder(submitted, job.files)
         shutil.rmtree(autograded, ignore_errors=True)
         STOPWATCH.clear()
@@ -204,7 +206,7 @@ class GradingWorker:
         if not outcome["success"]:
             result.failure = _last_error(outcome.get("error") or outcome.get("log") or "")
         result.autograded = read_folder(autograded)
-        with Gradebook(f"sqlite:///{self.state / 'gradebook.db'}") as gradebook:
+        with Gradebook(self.course.db_url) as gradebook:
             try:
                 record = gradebook.find_submission(job.assignment, job.student)
             except MissingEntry:
