@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import sqlite3
+import sys
 from pathlib import Path
 
 import nbformat
+from nbgrader.api import Gradebook
 
-from freezelab.grading.course import assignment_names, notebook_names
+from freezelab.grading.course import Course, assignment_names, notebook_names
 
 
 def _notebook(path: Path) -> None:
@@ -33,3 +37,25 @@ def test_the_notebooks_of_an_assignment_are_its_own_top_level_ones(tmp_path):
     _notebook(tmp_path / "lessons" / "01-first.ipynb")
     _notebook(tmp_path / "lessons" / ".ipynb_checkpoints" / "01-first-checkpoint.ipynb")
     assert notebook_names("lessons", tmp_path) == ["01-first", "02-second"]
+
+
+def _schema(db: Path) -> tuple[list[tuple[str, str]], list[tuple[str]]]:
+    with sqlite3.connect(db) as connection:
+        tables = connection.execute("SELECT name, sql FROM sqlite_master ORDER BY name").fetchall()
+        version = connection.execute("SELECT version_num FROM alembic_version").fetchall()
+    return [(name, " ".join((sql or "").split())) for name, sql in tables], version
+
+
+def test_a_gradebook_made_in_process_is_the_one_nbgrader_makes(tmp_path, monkeypatch):
+    """Does Course.create_gradebook write nbgrader's tables and alembic version, which nbgrader then opens?"""
+    monkeypatch.setenv("PATH", os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]))
+    ours = Course(tmp_path / "ours")
+    ours.create_gradebook()
+    with Gradebook(f"sqlite:///{tmp_path / 'nbgraders.db'}"):  # nbgrader's own, through `alembic heads`
+        pass
+    assert _schema(ours.db_path) == _schema(tmp_path / "nbgraders.db")
+    with ours.gradebook() as gradebook:  # nbgrader opens it as one of its own, and it is kept
+        gradebook.add_student("ada")
+    ours.create_gradebook()
+    with ours.gradebook() as gradebook:
+        assert [s.id for s in gradebook.students] == ["ada"]

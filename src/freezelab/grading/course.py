@@ -139,6 +139,30 @@ class Course:
     def db_url(self) -> str:
         return f"sqlite:///{self.db_path}"
 
+    def create_gradebook(self) -> None:
+        """Make the class's empty gradebook as nbgrader does, unless it exists.
+
+        nbgrader's own first connection runs ``alembic heads`` in a subprocess to learn the schema's
+        version (3 s on this machine, paid again by every grading worker's private gradebook); this
+        reads the same version from nbgrader's migration scripts in-process and writes the same tables.
+        """
+        if self.db_path.exists() and self.db_path.stat().st_size:
+            return
+        from alembic.script import ScriptDirectory
+        from nbgrader import api
+        from sqlalchemy import create_engine, text
+
+        head = ScriptDirectory(str(Path(api.__file__).parent / "alembic")).get_current_head()
+        self.db_path.parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(self.db_url)
+        try:
+            with engine.begin() as connection:
+                api.Base.metadata.create_all(bind=connection)
+                connection.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)"))
+                connection.execute(text("INSERT INTO alembic_version (version_num) VALUES (:head)"), {"head": head})
+        finally:
+            engine.dispose()
+
     def environment(self, stock: bool = False) -> dict[str, str]:
         # nbgrader runs `alembic` and `jupyter` by name: the environment's own bin folder goes first.
         path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
@@ -171,6 +195,8 @@ class Course:
         started, and :class:`NbgraderTimedOut` is raised.
         """
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        if not stock:
+            self.create_gradebook()
         command = [nbgrader_executable(), *arguments]
         # A session of its own, so that stopping it stops the kernel it started as well; `with` closes
         # the pipe and reaps the process however this ends.
@@ -217,6 +243,7 @@ class Course:
 
     @contextmanager
     def gradebook(self) -> Iterator[Gradebook]:
+        self.create_gradebook()
         with Gradebook(self.db_url) as gradebook:
             yield gradebook
 

@@ -174,6 +174,7 @@ class GradingWorker:
         if self._generated.get(job.assignment) == digest:
             return
         write_folder(self.source / job.assignment, job.source)
+        self.course.create_gradebook()
         outcome = self.api.generate_assignment(job.assignment, force=True, create=True)
         if not outcome["success"]:
             raise RuntimeError(f"generate_assignment {job.assignment} failed: {_last_error(outcome.get('log', ''))}")
