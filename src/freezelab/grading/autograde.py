@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from freezelab.grading.course import Course, NbgraderTimedOut, Submission
 from freezelab.grading.integrity import Problem, problems_of
-from freezelab.grading.pool import DaskPool, LocalPool, Pool
+from freezelab.grading.pool import DaskPool, LocalPool, Pool, default_jobs
 from freezelab.grading.preprocessors import cell_timeout
 from freezelab.grading.tasks import class_secret
 from freezelab.grading.worker import Job, Result, class_settings, read_folder, write_folder
@@ -129,21 +129,25 @@ def autograde(
     submissions = [s for s in course.submissions(assignment) if wanted is None or s.student in wanted]
     if not submissions:
         return []
-    sync_assignments(course, {s.assignment for s in submissions}, stock=stock)
-    before = course.submitted_digests(submissions)
-    timeout = timeout or max(300.0, 20.0 * cell_timeout())
-    checks = {s: _precheck(course, s) for s in submissions}
-    for submission in submissions:  # a stale autograded copy must not pass for a fresh one
-        shutil.rmtree(course.autograded_path(submission), ignore_errors=True)
-    if stock:
-        outcomes = _stock_autograde(course, submissions, checks, timeout)
-    else:
-        pool: Pool = DaskPool(scheduler) if scheduler else LocalPool(jobs, logs=course.notes_dir / "workers")
-        try:
+    pool: Pool | None = None
+    if not stock:  # workers warm up while the masters are generated and the submissions checked
+        size = min(jobs or default_jobs(), len(submissions))
+        pool = DaskPool(scheduler) if scheduler else LocalPool(size, logs=course.notes_dir / "workers")
+        pool.prepare()
+    try:
+        sync_assignments(course, {s.assignment for s in submissions}, stock=stock)
+        before = course.submitted_digests(submissions)
+        timeout = timeout or max(300.0, 20.0 * cell_timeout())
+        checks = {s: _precheck(course, s) for s in submissions}
+        for submission in submissions:  # a stale autograded copy must not pass for a fresh one
+            shutil.rmtree(course.autograded_path(submission), ignore_errors=True)
+        if pool is None:
+            outcomes = _stock_autograde(course, submissions, checks, timeout)
+        else:
             outcomes = _coordinate(course, submissions, checks, pool, timeout, progress)
-        finally:
-            if isinstance(pool, DaskPool):
-                pool.close()
+    finally:
+        if pool is not None:
+            pool.close()
     after = course.submitted_digests(submissions)
     changed = sorted(path for path in before.keys() | after.keys() if before.get(path) != after.get(path))
     course.integrity_path.parent.mkdir(parents=True, exist_ok=True)

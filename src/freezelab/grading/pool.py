@@ -41,7 +41,12 @@ def default_jobs() -> int:
 class Pool(Protocol):
     size: int
 
+    def prepare(self) -> None:
+        """Get the workers going while the coordinator makes the batch ready."""
+
     def run(self, jobs: list[Job], on_event: OnEvent, timeout: float) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class _LocalWorker:
@@ -50,8 +55,15 @@ class _LocalWorker:
     def __init__(self, log: Path | None) -> None:
         self.log = log
         self.process: subprocess.Popen[bytes] | None = None
+        self.ready = False
 
     def start(self) -> None:
+        self.launch()
+        self.await_ready()
+
+    def launch(self) -> None:
+        """Start the process; it warms up (nbgrader, torch, its sandbox) until :meth:`await_ready`."""
+        self.ready = False
         stderr = self.log.open("ab") if self.log else subprocess.DEVNULL
         path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
         # The worker runs this very copy of the package (jobs and results are pickles of its classes).
@@ -67,9 +79,12 @@ class _LocalWorker:
         )
         if stderr is not subprocess.DEVNULL:
             stderr.close()
+
+    def await_ready(self) -> None:
         if self._reply(time.monotonic() + 600) != "ready":
             self.stop()
             raise RuntimeError(f"a grading worker did not start (see {self.log})")
+        self.ready = True
 
     def _reply(self, deadline: float) -> object | None:
         """The worker's next message, or ``None`` if it died or ``deadline`` passed first."""
@@ -83,6 +98,8 @@ class _LocalWorker:
     def grade(self, job: Job, timeout: float) -> object | None:
         if self.process is None or self.process.poll() is not None:
             self.start()
+        elif not self.ready:
+            self.await_ready()
         assert self.process is not None and self.process.stdin is not None
         try:
             send(self.process.stdin, job)
@@ -117,15 +134,32 @@ class LocalPool:
     def __init__(self, size: int | None = None, logs: Path | None = None) -> None:
         self.size = max(1, size or default_jobs())
         self.logs = logs
+        self._workers: list[_LocalWorker] = []
+
+    def _worker(self, number: int) -> _LocalWorker:
+        while len(self._workers) <= number:
+            if self.logs:
+                self.logs.mkdir(parents=True, exist_ok=True)
+            self._workers.append(_LocalWorker(self.logs / f"worker-{len(self._workers)}.log" if self.logs else None))
+        return self._workers[number]
+
+    def prepare(self) -> None:
+        """Launch every worker now: they warm up while the coordinator generates and checks the batch."""
+        for number in range(self.size):
+            worker = self._worker(number)
+            if worker.process is None:
+                worker.launch()
+
+    def close(self) -> None:
+        for worker in self._workers:
+            worker.close()
 
     def run(self, jobs: list[Job], on_event: OnEvent, timeout: float) -> None:
         queue: deque[tuple[Job, int]] = deque((job, 0) for job in jobs)
         lock = threading.Lock()
-        if self.logs:
-            self.logs.mkdir(parents=True, exist_ok=True)
 
         def slot(number: int) -> None:
-            worker = _LocalWorker(self.logs / f"worker-{number}.log" if self.logs else None)
+            worker = self._worker(number)
             try:
                 while True:
                     with lock:
@@ -177,6 +211,9 @@ class DaskPool:
 
         self.client = Client(scheduler, timeout=60)
         self.size = max(1, sum(self.client.nthreads().values()))
+
+    def prepare(self) -> None:
+        """Nothing to do: a dask worker warms up on its first submission and stays warm."""
 
     def run(self, jobs: list[Job], on_event: OnEvent, timeout: float) -> None:
         import uuid

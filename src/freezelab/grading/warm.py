@@ -275,10 +275,16 @@ class Zygote:
             command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None, start_new_session=True
         )
         threading.Thread(target=self._read, daemon=True).start()
-        ready = self._wait_for(lambda m: "ready" in m, timeout=180)
-        if ready is None:
+        self._ready = False  # it imports torch while the worker gets on with its own start
+
+    def _await_ready(self) -> None:
+        """Wait, the first time a kernel is wanted, for the zygote's imports; then set the memory cap."""
+        if self._ready:
+            return
+        if self._wait_for(lambda m: "ready" in m, timeout=180) is None:
             self.close()
             raise RuntimeError("the warm sandbox did not start (is bubblewrap installed?)")
+        self._ready = True
         if self.cgroup:  # the kernel's memory cap comes on top of what the zygote itself holds
             self.baseline_bytes = int(_read(_cgroup("memory", self.cgroup) / "memory.usage_in_bytes") or 0)
             memory, cap = _cgroup("memory", self.cgroup), str(self.limits.memory_bytes + self.baseline_bytes)
@@ -362,6 +368,7 @@ class Zygote:
         return {"oom_kills": report["oom_kills"], "pids_max": report["process_refusals"]}
 
     def spawn(self, argv: list[str], cwd: str, env: dict[str, str], cpu_seconds: int) -> ForkedKernel:
+        self._await_ready()
         self._own()
         before = self._reset_counters()
         if not self._send({"op": "spawn", "argv": argv, "cwd": cwd, "env": env, "cpu_seconds": cpu_seconds}):

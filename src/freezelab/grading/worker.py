@@ -168,6 +168,15 @@ class GradingWorker:
         if self._warm and not sandbox_disabled():
             warm.enable()
 
+    def warm_up(self, settings: dict[str, str]) -> None:
+        """Pay before the first job what every job needs: nbgrader's API, the warm sandbox (which starts
+        importing torch at once, beside this process) and the structure of every architecture that
+        hidden tests draw from."""
+        from freezelab.grading.tasks import learn_architectures
+
+        self._configure(settings)
+        learn_architectures()
+
     def _generate(self, job: Job) -> None:
         """Put the job's assignment into the private gradebook, once per version of its masters."""
         digest = _digest(job.source)
@@ -275,6 +284,10 @@ def serve(requests: BinaryIO, replies: BinaryIO) -> None:
     """Grade jobs from ``requests`` until it closes; a :class:`Result` (or the error's text) for each."""
     worker = GradingWorker()
     try:
+        try:  # the coordinator's own environment holds the class's settings
+            worker.warm_up(class_settings())
+        except Exception as error:  # the first job meets it again, and reports it for its submission
+            print(f"grading worker: warming up failed ({type(error).__name__}: {error})", file=sys.stderr)
         send(replies, "ready")
         while (job := receive(requests)) is not None:
             assert isinstance(job, Job)
