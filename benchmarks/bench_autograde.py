@@ -36,7 +36,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from freezelab.grading.course import Course
+from freezelab.grading.course import Course, Submission
 from freezelab.grading.pool import default_jobs
 from freezelab.grading.samples import FREEZE, build_sample, samples_for
 from freezelab.paths import REPO_ROOT
@@ -61,7 +61,7 @@ def prepare(state: Path, count: int) -> list[str]:
     for index in range(count):
         name = MIX[index % len(MIX)]
         student = f"learner-{index + 1:03d}-{name}"
-        folder = state / "submitted" / student / FREEZE
+        folder = Course(state).submitted_path(Submission(FREEZE, student))
         folder.mkdir(parents=True)
         (folder / f"{FREEZE}.ipynb").write_bytes(build_sample(by_name[name], FREEZE, FREEZE))
         students.append(student)

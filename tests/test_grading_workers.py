@@ -20,8 +20,9 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from freezelab.grading import samples, warm
+from freezelab.grading import samples, sandbox, warm
 from freezelab.grading.course import Course
+from freezelab.grading.pool import LocalPool
 from freezelab.paths import REPO_ROOT
 from tests.conftest import requires_sandbox
 
@@ -190,6 +191,44 @@ def test_a_local_worker_killed_mid_batch_loses_nothing(tmp_path):
     output, _ = cli.communicate(timeout=1200)
     assert cli.returncode == 0, output
     assert_graded_once_as_golden(state, names)
+
+
+def in_cgroups_of(workers: set[int]) -> set[int]:
+    """Every process in the cgroups of these workers' warm sandboxes (named ``w<worker pid>-…``)."""
+    prefixes = tuple(f"/w{pid}-" for pid in workers)
+    found = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                groups = Path(f"/proc/{entry}/cgroup").read_text()
+            except OSError:
+                continue
+            if any(prefix in groups for prefix in prefixes):
+                found.add(int(entry))
+    return found
+
+
+def test_workers_launched_ahead_and_never_used_leave_nothing_running(tmp_path):
+    """A pool that launched its workers (they warm up while the coordinator prepares) and then had
+    nothing for them: does closing it stop every worker and every warm sandbox they started?"""
+    if not sandbox.cgroups_available():
+        pytest.skip("the warm sandboxes' cgroups are what this test follows (run as root)")
+    pool = LocalPool(2, logs=tmp_path)
+    pool.prepare()
+    workers = set(children_running(os.getpid(), "freezelab.grading.worker"))
+    assert len(workers) == 2
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(in_cgroups_of(workers)) < 2:
+        time.sleep(0.2)  # each worker starts its zygote while it warms up
+    assert in_cgroups_of(workers), "the workers started no warm sandbox"
+    pool.close()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and in_cgroups_of(workers):
+        time.sleep(0.2)
+    assert not in_cgroups_of(workers)
+    assert not set(children_running(os.getpid(), "freezelab.grading.worker"))
+    groups = sandbox.CGROUP_ROOT / "memory" / sandbox.CGROUP_PARENT
+    assert not [group.name for group in groups.iterdir() if group.name.startswith(tuple(f"w{p}-" for p in workers))]
 
 
 @pytest.fixture(scope="module")
