@@ -220,3 +220,26 @@ def test_a_kernel_started_by_the_manager_runs_in_the_scratch_folder(tmp_path):
     seen = asyncio.run(session())
     assert seen.split()[0] == "ipc" and "True ['freeze-it-yourself.ipynb']" in seen
     assert len(reports) == 1 and not reports[0].get("memory_cap_hit")
+
+
+def test_the_empty_cgroups_of_a_killed_grader_are_removed_and_no_others():
+    """A worker killed outright leaves its sandbox's empty cgroups behind: does the next sandbox remove
+    those, and keep the cgroups of a grader still running?"""
+    if not sandbox.cgroups_available():
+        pytest.skip("cgroups are writable by root only")
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    stale, alive = f"w{gone.pid}-stale", f"k{os.getpid()}-alive"
+    limits = Limits(memory_bytes=256 << 20, processes=8, cpu_seconds=10, file_bytes=1 << 20)
+    for name in (stale, alive):
+        for controller in ("memory", "pids"):
+            (sandbox.CGROUP_ROOT / controller / sandbox.CGROUP_PARENT / name).mkdir(parents=True)
+    try:
+        sandbox.create_cgroups(f"k{os.getpid()}-new", limits)
+        for controller in ("memory", "pids"):
+            parent = sandbox.CGROUP_ROOT / controller / sandbox.CGROUP_PARENT
+            assert not (parent / stale).exists()
+            assert (parent / alive).exists() and (parent / f"k{os.getpid()}-new").exists()
+    finally:
+        for name in (stale, alive, f"k{os.getpid()}-new"):
+            sandbox.remove_cgroups(name)

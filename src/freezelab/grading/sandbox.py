@@ -187,7 +187,24 @@ def cgroups_available() -> bool:
     return os.geteuid() == 0 and all(os.access(CGROUP_ROOT / c, os.W_OK) for c in ("memory", "pids"))
 
 
+def remove_stale_cgroups() -> None:
+    """Remove the empty cgroups left by a grader that was killed (named ``k<pid>-…`` or ``w<pid>-…``).
+
+    A worker or nbgrader process removes its sandboxes' cgroups when it ends; one killed outright
+    cannot, and its empty folders would pile up on a grading machine. A cgroup whose process is
+    still running, or that still holds a process, is kept.
+    """
+    for controller in ("memory", "pids"):
+        parent = CGROUP_ROOT / controller / CGROUP_PARENT
+        for group in parent.glob("[kw]*-*"):
+            owner = group.name[1:].split("-", 1)[0]
+            if owner.isdigit() and not Path(f"/proc/{owner}").exists() and not _read(group / "cgroup.procs").split():
+                with suppress(OSError):
+                    group.rmdir()
+
+
 def create_cgroups(name: str, limits: Limits) -> None:
+    remove_stale_cgroups()
     memory, pids = _cgroup("memory", name), _cgroup("pids", name)
     for group in (memory, pids):
         group.mkdir(parents=True, exist_ok=True)
