@@ -215,8 +215,10 @@ def test_workers_launched_ahead_and_never_used_leave_nothing_running(tmp_path):
         pytest.skip("the warm sandboxes' cgroups are what this test follows (run as root)")
     pool = LocalPool(2, logs=tmp_path)
     pool.prepare()
-    workers = set(children_running(os.getpid(), "freezelab.grading.worker"))
-    assert len(workers) == 2
+    deadline = time.monotonic() + 30
+    while len(workers := set(children_running(os.getpid(), "freezelab.grading.worker"))) < 2:
+        assert time.monotonic() < deadline, "the pool did not launch its two workers"
+        time.sleep(0.1)  # a child shows its command line once it has exec'd
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and len(in_cgroups_of(workers)) < 2:
         time.sleep(0.2)  # each worker starts its zygote while it warms up

@@ -328,6 +328,15 @@ def press_shortcuts_and_compare(page, before) -> None:
         assert cells_snapshot(page) == before, f"pressing {' '.join(keys)} inside the quiz changed the notebook"
 
 
+def expect_verdict(page, box: str, kind: str) -> None:
+    """Wait for the question's ``correct`` or ``incorrect`` verdict; say what it shows instead if it never comes."""
+    try:
+        page.wait_for_selector(f"{box} .freezelab-feedback .fl-{kind}", timeout=30_000)  # a loaded CI machine took 10 s
+    except Exception as error:
+        shown = page.inner_text(f"{box} .freezelab-feedback")
+        raise AssertionError(f"expected the {kind} verdict; the feedback shows {shown!r}") from error
+
+
 def test_keys_inside_a_quiz_never_touch_the_notebook_and_arrows_walk_the_options(lab, keys_page):
     """With an option focused, do a, b, x, m, d d and z leave the notebook as it was; do the arrow
     keys move focus and choice between the options of that question only, Tab reach Check, and
@@ -368,13 +377,13 @@ def test_keys_inside_a_quiz_never_touch_the_notebook_and_arrows_walk_the_options
         page.keyboard.press("Tab")
         assert page.evaluate("() => document.activeElement.classList.contains('freezelab-check')")
         page.keyboard.press("Enter")
-        page.wait_for_selector(f"{box} .freezelab-feedback .fl-incorrect", timeout=10_000)
+        expect_verdict(page, box, "incorrect")
         page.keyboard.press("Shift+Tab")
         assert focused_and_checked()[0] == 1  # back on the chosen option, not on each in turn
         page.keyboard.press("ArrowUp")
         browser.wait_for_empty_feedback(page, QID)
         page.keyboard.press("Enter")  # Enter on an option checks it
-        page.wait_for_selector(f"{box} .freezelab-feedback .fl-correct", timeout=10_000)
+        expect_verdict(page, box, "correct")
         page.keyboard.press("Tab")
         page.keyboard.press("Space")  # Space on Check checks too
         page.wait_for_function(
