@@ -386,7 +386,11 @@ def run_frozen_batchnorm(choice: str, labels_per_class: int | str, seed: int,
     return run
 
 
-def batchnorm_table(labels_per_class: int | str = 10, seeds: Sequence[int] = range(5),
+#: Labels per digit in lesson 06's BatchNorm comparison (what :data:`BATCHNORM_FILE` stores).
+BATCHNORM_LABELS = 10
+
+
+def batchnorm_table(labels_per_class: int | str = BATCHNORM_LABELS, seeds: Sequence[int] = range(5),
                     show_progress: bool = True) -> dict[str, Cell]:
     """Test accuracy of the frozen backbone with its BatchNorm layers handled each of the three ways
     (:data:`BATCHNORM_CHOICES`), over ``seeds``: the figures lesson 06 plots."""
@@ -400,8 +404,10 @@ def batchnorm_table(labels_per_class: int | str = 10, seeds: Sequence[int] = ran
 BATCHNORM_FILE = Path(__file__).with_name("checkpoints") / "batchnorm.json"
 
 
-def save_batchnorm(table: dict[str, Cell], path: Path = BATCHNORM_FILE) -> Path:
-    data = {"labels_per_class": 10, "accuracies": {choice: list(cell.accuracies) for choice, cell in table.items()},
+def save_batchnorm(table: dict[str, Cell], path: Path = BATCHNORM_FILE,
+                   labels_per_class: int | str = BATCHNORM_LABELS) -> Path:
+    accuracies = {choice: list(cell.accuracies) for choice, cell in table.items()}
+    data = {"labels_per_class": labels_per_class, "accuracies": accuracies,
             "steps": STEPS, "torch_version": torch.__version__.split("+")[0]}
     path.write_text(json.dumps(data, indent=1) + "\n")
     return path

@@ -191,7 +191,7 @@ class GradingWorker:
 
     def grade(self, job: Job) -> Result:
         """Grade one submission in the private course and return what it got; forget it afterwards."""
-        from nbgrader.api import Gradebook, MissingEntry
+        from nbgrader.api import MissingEntry
         from sqlalchemy.exc import SAWarning
 
         from freezelab.grading.preprocessors import STOPWATCH
@@ -216,7 +216,7 @@ class GradingWorker:
         if not outcome["success"]:
             result.failure = _last_error(outcome.get("error") or outcome.get("log") or "")
         result.autograded = read_folder(autograded)
-        with Gradebook(self.course.db_url) as gradebook:
+        with self.course.gradebook() as gradebook:
             try:
                 record = gradebook.find_submission(job.assignment, job.student)
             except MissingEntry:
